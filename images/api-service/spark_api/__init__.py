@@ -1,0 +1,25 @@
+"""spark_api: a stateless, OAuth-protected job API in front of a Spark standalone master.
+
+Why stateless (DESIGN section 5): the Spark master is the source of truth for jobs, so any
+replica answers any request and a restart loses nothing. The API validates, authorizes and
+translates; it keeps no job table. Ownership is carried by the submission itself and checked
+with an HMAC keyed by ``SPARK_API_OWNER_SECRET`` (shared by every replica):
+
+* owner tag  = hex(HMAC(secret, "owner|" + subject))[:16]. It goes into the submission as
+  ``spark.app.name = sparkapi.<owner tag>.<job name>``.
+* job id     = ``<driver id>.<job name>.<mac>`` with
+  mac = base64url(HMAC(secret, "job|<driver id>|<job name>|<owner tag>"))[:22].
+  A GET/DELETE by id is authorized without any store: recompute the mac for the caller; a
+  mismatch is answered 404 (existence is never revealed). ``jobs:admin`` may read any job.
+* listing (``GET /v1/jobs``): the drivers come from the master's ``/json/``; which owner a driver
+  belongs to is read from the worker's log of that driver: the worker writes the driver's
+  launch command (every ``-Dspark.*`` property, including ``spark.app.name``) at the top of the
+  driver's ``stderr``. That fact never changes, so each replica caches it by driver id (a cache,
+  not state: losing it costs one HTTP request per driver). This needs nothing from the job
+  scripts. Limitation: a driver still waiting for a worker has no log yet, so it is listed once
+  it is launched (a GET by its id works from the start).
+* state: always taken from the DRIVER (the app shows FINISHED even when its driver failed).
+  Spark ``driverState`` -> API state: SUBMITTED, RELAUNCHING, UNKNOWN -> SUBMITTED; RUNNING ->
+  RUNNING; FINISHED -> FINISHED; FAILED (the script raised) -> FAILED; KILLED -> KILLED;
+  ERROR (the launch failed, text in ``message``) -> ERROR.
+"""

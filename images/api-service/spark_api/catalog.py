@@ -1,0 +1,77 @@
+"""The job catalog: named jobs with closed JSON Schemas for their parameters.
+
+Source of truth: images/spark-job/jobs/catalog.json (owned by the spark image); the API reads
+the copy at SPARK_API_CATALOG_PATH. Arguments are validated here so a bad spec is a 422 naming
+the field, never a driver that fails later on the cluster.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .errors import ApiError
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    description: str
+    script: str
+    parameters: dict[str, Any]
+    validator: Draft202012Validator = field(repr=False, compare=False)
+
+
+class Catalog:
+    def __init__(self, entries: dict[str, CatalogEntry]) -> None:
+        self.entries = entries
+
+    @classmethod
+    def load(cls, path: Path) -> "Catalog":
+        """Load and check the file; a broken catalog stops the service at start, loudly."""
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"cannot read the job catalog {path}: {exc}") from exc
+        jobs = raw.get("jobs") if isinstance(raw, dict) else None
+        if not isinstance(jobs, dict) or not jobs:
+            raise RuntimeError(f"{path}: expected {{\"jobs\": {{name: entry}}}} with entries")
+        entries = {}
+        for name, entry in jobs.items():
+            schema = entry.get("parameters", {"type": "object", "additionalProperties": False})
+            Draft202012Validator.check_schema(schema)
+            entries[name] = CatalogEntry(name=name, description=entry.get("description", ""),
+                                         script=entry["script"], parameters=schema,
+                                         validator=Draft202012Validator(schema))
+        return cls(entries)
+
+    def get(self, name: str) -> CatalogEntry:
+        entry = self.entries.get(name)
+        if entry is None:
+            raise ApiError(422, "unknown_job",
+                           f"job {name!r} is not in the catalog; known jobs: "
+                           f"{', '.join(sorted(self.entries))} (GET /v1/catalog)", field="job")
+        return entry
+
+    def validate_args(self, entry: CatalogEntry, args: dict[str, Any]) -> None:
+        errors = sorted(entry.validator.iter_errors(args), key=lambda e: list(e.path))
+        if not errors:
+            return
+        err = errors[0]
+        path = ".".join(str(p) for p in err.path)
+        if err.validator == "additionalProperties":
+            allowed = ", ".join(sorted(entry.parameters.get("properties", {}))) or "none"
+            extra = sorted(set(err.instance) - set(entry.parameters.get("properties", {})))
+            path = ".".join(filter(None, [path, extra[0] if extra else ""]))
+            message = f"unknown parameter for job {entry.name!r}; allowed: {allowed}"
+        elif err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else ""
+            path = ".".join(filter(None, [path, missing]))
+            message = f"missing required parameter: {err.message}"
+        else:
+            message = err.message
+        field_name = "args" + (f".{path}" if path else "")
+        raise ApiError(422, "invalid_args", f"{field_name}: {message}", field=field_name)

@@ -1,0 +1,39 @@
+"""Typed access to the app's long-lived objects (set up once in main.create_app)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .catalog import Catalog
+from .metrics import Metrics
+from .ownership import Ownership
+from .settings import Settings
+from .spark import SparkMaster
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _master(request: Request) -> SparkMaster:
+    return request.app.state.master
+
+
+def _catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def _ownership(request: Request) -> Ownership:
+    return request.app.state.ownership
+
+
+def _metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+MasterDep = Annotated[SparkMaster, Depends(_master)]
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
+OwnershipDep = Annotated[Ownership, Depends(_ownership)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]

@@ -1,0 +1,58 @@
+"""App factory: wire settings, auth, the Spark client, the catalog and the routers together."""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+from . import errors
+from .auth import OidcVerifier
+from .catalog import Catalog
+from .limits import BodyLimitMiddleware
+from .metrics import Metrics, MetricsMiddleware
+from .ownership import Ownership
+from .routers import catalog, health, jobs
+from .settings import AuthMode, Settings
+from .spark import SparkMaster
+
+log = logging.getLogger("spark_api")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()  # type: ignore[call-arg]
+    job_catalog = Catalog.load(settings.catalog_path)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            app.state.master = SparkMaster(settings, client)
+            if settings.auth_mode is AuthMode.OIDC:
+                app.state.verifier = OidcVerifier(settings.oidc_issuer or "",
+                                                  settings.oidc_audience or "", client)
+            elif settings.auth_mode is AuthMode.DISABLED:
+                log.warning("!!! AUTHENTICATION IS DISABLED (SPARK_API_AUTH_MODE=disabled): "
+                            "anyone who can reach %s:%s can submit and kill jobs. "
+                            "Never run this way outside local development. !!!",
+                            settings.host, settings.port)
+            log.info("spark-api ready: auth=%s master=%s catalog=%s (%d jobs)",
+                     settings.auth_mode.value, settings.master_url, settings.catalog_path,
+                     len(job_catalog.entries))
+            yield
+
+    app = FastAPI(title="spark-stack job API", version="0.1.0", lifespan=lifespan,
+                  description="Submit catalog jobs to a Spark standalone cluster, OAuth-protected.")
+    app.state.settings = settings
+    app.state.catalog = job_catalog
+    app.state.ownership = Ownership(settings.secret_bytes)
+    app.state.metrics = metrics
+    errors.install(app)
+    app.include_router(jobs.router)
+    app.include_router(catalog.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,1 @@
+"""HTTP routers: jobs, catalog, health (one per responsibility)."""

@@ -1,0 +1,191 @@
+"""/v1/jobs: submit, read, list, kill and read the logs of catalog jobs (stateless, see package)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from ..auth import Principal, Reader, Submitter
+from ..deps import CatalogDep, MasterDep, MetricsDep, OwnershipDep, SettingsDep
+from ..errors import ApiError
+from ..models import Job, JobPage, JobSubmission, Links, LogChunk
+from ..ownership import JobRef, Ownership, parse_job_id
+from ..settings import Settings, memory_mb
+from ..spark import SparkMaster, SparkUnavailable
+from ..states import TERMINAL, JobState, from_driver_state
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+MIN_MEMORY_MB = 512  # below ~450 MiB of heap Spark refuses to start a driver or an executor
+
+
+def _unavailable(exc: SparkUnavailable) -> ApiError:
+    return ApiError(503, "spark_unavailable",
+                    f"the Spark master is not available, try again shortly: {exc}",
+                    headers={"Retry-After": "5"})
+
+
+def _job(request: Request, job_id: str, ref: JobRef, spark_state: str | None,
+         message: str | None = None) -> Job:
+    base = str(request.url_for("get_job", job_id=job_id))
+    return Job(id=job_id, job=ref.job, state=from_driver_state(spark_state),
+               sparkState=spark_state, driverId=ref.driver_id, message=message,
+               links=Links(self=base, logs=base + "/logs"))
+
+
+def _check_resources(spec: JobSubmission, settings: Settings) -> None:
+    res = spec.resources
+    for name, value, cap in (("driverMemory", res.driverMemory, settings.max_driver_memory),
+                             ("executorMemory", res.executorMemory, settings.max_executor_memory)):
+        if memory_mb(value) > memory_mb(cap):
+            raise ApiError(422, "resource_over_cap",
+                           f"resources.{name}={value} is over the cap of {cap}",
+                           field=f"resources.{name}")
+        if memory_mb(value) < MIN_MEMORY_MB:
+            raise ApiError(422, "resource_too_small",
+                           f"resources.{name}={value}: Spark needs at least 512m",
+                           field=f"resources.{name}")
+    for name, value, limit in (("executorCores", res.executorCores, settings.max_executor_cores),
+                               ("maxCores", res.maxCores, settings.max_cores)):
+        if value > limit:
+            raise ApiError(422, "resource_over_cap",
+                           f"resources.{name}={value} is over the cap of {limit}",
+                           field=f"resources.{name}")
+    if res.executorCores > res.maxCores:
+        raise ApiError(422, "invalid_resources",
+                       "resources.executorCores cannot exceed resources.maxCores",
+                       field="resources.executorCores")
+
+
+def _authorize(ref: JobRef | None, principal: Principal, ownership: Ownership) -> JobRef:
+    """Someone else's job and a job that does not exist look the same: 404."""
+    if ref is None or not (principal.is_admin or ownership.owns(ref, principal.subject)):
+        raise ApiError(404, "not_found", "no such job")
+    return ref
+
+
+@router.post("", status_code=202, response_model=Job,
+             responses={413: {"description": "body too large"}, 503: {"description": "no Spark"}})
+async def submit_job(request: Request, spec: JobSubmission, principal: Submitter,
+                     settings: SettingsDep, catalog: CatalogDep, master: MasterDep,
+                     ownership: OwnershipDep, metrics: MetricsDep) -> JSONResponse:
+    try:
+        entry = catalog.get(spec.job)
+        catalog.validate_args(entry, spec.args)
+        _check_resources(spec, settings)
+    except ApiError:
+        metrics.submissions.labels("rejected").inc()
+        raise
+    res = spec.resources
+    java_options = settings.driver_java_options
+    properties = {"spark.driver.cores": "0", "spark.driver.memory": res.driverMemory,
+                  "spark.executor.memory": res.executorMemory,
+                  "spark.executor.cores": str(res.executorCores),
+                  "spark.cores.max": str(res.maxCores),
+                  "spark.driver.extraJavaOptions": java_options,
+                  "spark.executor.extraJavaOptions": java_options}
+    script = f"{settings.jobs_dir.rstrip('/')}/{entry.script}"
+    try:
+        driver_id = await master.create(script, spec.args,
+                                        ownership.app_name(principal.subject, entry.name),
+                                        properties)
+    except SparkUnavailable as exc:
+        metrics.submissions.labels("spark_unavailable").inc()
+        raise _unavailable(exc) from None
+    metrics.submissions.labels("accepted").inc()
+    job_id = ownership.job_id(driver_id, entry.name, ownership.owner_tag(principal.subject))
+    job = _job(request, job_id, JobRef(driver_id, entry.name, ""), "SUBMITTED")
+    return JSONResponse(status_code=202, content=job.model_dump(mode="json"),
+                        headers={"Location": job.links.self})
+
+
+@router.get("", response_model=JobPage)
+async def list_jobs(request: Request, principal: Reader, master: MasterDep,
+                    ownership: OwnershipDep,
+                    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                    offset: Annotated[int, Query(ge=0, le=100000)] = 0) -> JobPage:
+    """The caller's jobs (every API job for jobs:admin), newest first, from the master's /json/."""
+    try:
+        cluster = await master.cluster()
+    except SparkUnavailable as exc:
+        raise _unavailable(exc) from None
+    drivers = list(cluster.get("activedrivers", [])) + list(cluster.get("completeddrivers", []))
+    drivers.sort(key=lambda d: str(d.get("id", "")), reverse=True)
+    owners = await master.owners(drivers, cluster)
+    my_tag = ownership.owner_tag(principal.subject)
+    mine = []
+    for driver, owner in zip(drivers, owners):
+        if owner is None or not (principal.is_admin or owner[0] == my_tag):
+            continue
+        tag, job_name = owner
+        job_id = ownership.job_id(driver["id"], job_name, tag)
+        mine.append(_job(request, job_id, JobRef(driver["id"], job_name, ""),
+                         driver.get("state")))
+    page = mine[offset:offset + limit]
+    return JobPage(items=page, nextOffset=offset + limit if offset + limit < len(mine) else None)
+
+
+@router.get("/{job_id}", response_model=Job)
+async def get_job(request: Request, job_id: str, principal: Reader, master: MasterDep,
+                  ownership: OwnershipDep) -> Job:
+    ref = _authorize(parse_job_id(job_id), principal, ownership)
+    try:
+        status = await master.status(ref.driver_id)
+    except SparkUnavailable as exc:
+        raise _unavailable(exc) from None
+    if not status.found:
+        raise ApiError(404, "not_found",
+                       "no such job (the Spark master does not know it; it may have restarted)")
+    return _job(request, job_id, ref, status.state, status.message)
+
+
+@router.delete("/{job_id}", response_model=Job)
+async def kill_job(request: Request, job_id: str, principal: Submitter, master: MasterDep,
+                   ownership: OwnershipDep) -> Job:
+    """Kill the job and wait briefly (up to ~10 s) until Spark reports it ended."""
+    ref = _authorize(parse_job_id(job_id), principal, ownership)
+    try:
+        status = await master.status(ref.driver_id)
+        if not status.found:
+            raise ApiError(404, "not_found", "no such job")
+        if from_driver_state(status.state) in TERMINAL:
+            raise ApiError(409, "already_finished",
+                           f"the job already ended in state {from_driver_state(status.state).value}")
+        await master.kill(ref.driver_id)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            status = await master.status(ref.driver_id)
+            if from_driver_state(status.state) in TERMINAL:
+                break
+            await asyncio.sleep(0.25)
+    except SparkUnavailable as exc:
+        raise _unavailable(exc) from None
+    return _job(request, job_id, ref, status.state, status.message)
+
+
+@router.get("/{job_id}/logs", response_model=LogChunk)
+async def job_logs(job_id: str, principal: Reader, master: MasterDep, ownership: OwnershipDep,
+                   stream: Annotated[Literal["stdout", "stderr"], Query()] = "stdout",
+                   offset: Annotated[int, Query(ge=0)] = 0,
+                   length: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65536) -> LogChunk:
+    """The driver's output (stdout holds the script's prints and tracebacks), a bounded slice."""
+    ref = _authorize(parse_job_id(job_id), principal, ownership)
+    try:
+        status = await master.status(ref.driver_id)
+        if not status.found:
+            raise ApiError(404, "not_found", "no such job")
+        ui = await master.worker_ui(status.worker_id)
+        if ui is None:
+            return LogChunk(id=job_id, stream=stream, offset=offset, length=0, total=0,
+                            nextOffset=offset, text="")
+        piece = await master.read_log(ui, ref.driver_id, stream, offset, length)
+    except SparkUnavailable as exc:
+        raise _unavailable(exc) from None
+    return LogChunk(id=job_id, stream=stream, offset=piece.start, length=piece.end - piece.start,
+                    total=piece.total, nextOffset=piece.end, text=piece.text)
+
+
+__all__ = ["router", "JobState", "SparkMaster"]

@@ -1,0 +1,109 @@
+"""Service settings from the environment (prefix SPARK_API_, see docs/contracts.md).
+
+The service refuses to start with a missing or placeholder owner secret unless auth is
+explicitly ``disabled``: the secret is what ties job ids to their owners.
+"""
+from __future__ import annotations
+
+import os
+import re
+from enum import Enum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGED_CATALOG = Path(__file__).resolve().parent / "catalog.json"
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "default", "xxx",
+                 "todo", "password", "insecure"}
+_MEMORY = re.compile(r"^[1-9][0-9]*[mMgG]$")
+
+
+class AuthMode(str, Enum):
+    OIDC = "oidc"
+    OPENSHIFT_PROXY = "openshift-proxy"
+    DISABLED = "disabled"
+
+
+def memory_mb(value: str) -> int:
+    """'512m' -> 512, '2g' -> 2048 (the only forms Spark and the API accept)."""
+    if not _MEMORY.match(value):
+        raise ValueError(f"{value!r} is not a memory size like '512m' or '1g'")
+    number, unit = int(value[:-1]), value[-1].lower()
+    return number * 1024 if unit == "g" else number
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read once at start."""
+
+    model_config = SettingsConfigDict(env_prefix="SPARK_API_", extra="ignore")
+
+    host: str = Field(default_factory=lambda: os.environ.get("POD_IP") or "127.0.0.1")
+    port: int = Field(default=8000, ge=1, le=65535)
+    master_url: str
+    master_rest_port: int = Field(default=6066, ge=1, le=65535)
+    master_ui_port: int = Field(default=8080, ge=1, le=65535)
+    auth_mode: AuthMode = AuthMode.OIDC
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    owner_secret: SecretStr | None = None
+    catalog_path: Path = PACKAGED_CATALOG
+    jobs_dir: str = "/opt/spark-jobs"
+    driver_java_options: str = "-XX:TieredStopAtLevel=1"
+    # Caps on what one submission may ask for (over a cap -> 422 naming the field).
+    max_driver_memory: str = "1g"
+    max_executor_memory: str = "1g"
+    max_executor_cores: int = Field(default=2, ge=1)
+    max_cores: int = Field(default=4, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("master_url")
+    @classmethod
+    def _spark_url(cls, value: str) -> str:
+        if not re.match(r"^spark://[^/:\s]+(:\d+)?(,[^/:\s]+(:\d+)?)*$", value):
+            raise ValueError(f"SPARK_API_MASTER_URL={value!r}: expected spark://host:7077")
+        return value
+
+    @field_validator("max_driver_memory", "max_executor_memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        memory_mb(value)
+        return value
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> "Settings":
+        if self.auth_mode is AuthMode.DISABLED:
+            return self
+        secret = self.owner_secret.get_secret_value() if self.owner_secret else ""
+        if secret.strip().lower() in _PLACEHOLDERS or len(secret) < 16:
+            raise ValueError(
+                "SPARK_API_OWNER_SECRET is missing, a placeholder or shorter than 16 characters: "
+                "set it from a Secret (e.g. `openssl rand -hex 32`), or set "
+                "SPARK_API_AUTH_MODE=disabled for local development only")
+        if self.auth_mode is AuthMode.OIDC:
+            missing = [name for name, value in (("SPARK_API_OIDC_ISSUER", self.oidc_issuer),
+                                                ("SPARK_API_OIDC_AUDIENCE", self.oidc_audience))
+                       if not value]
+            if missing:
+                raise ValueError(f"auth mode oidc needs {', '.join(missing)}")
+        return self
+
+    @property
+    def master_host(self) -> str:
+        """The first host of spark://h1:p1[,h2:p2]: the REST gateway and UI live there."""
+        return self.master_url[len("spark://"):].split(",")[0].split(":")[0]
+
+    @property
+    def master_rest_base(self) -> str:
+        return f"http://{self.master_host}:{self.master_rest_port}"
+
+    @property
+    def master_ui_base(self) -> str:
+        return f"http://{self.master_host}:{self.master_ui_port}"
+
+    @property
+    def secret_bytes(self) -> bytes:
+        """The owner HMAC key; with auth disabled a fixed development key (jobs are all 'anonymous')."""
+        if self.owner_secret is None:
+            return b"spark-api-auth-disabled"
+        return self.owner_secret.get_secret_value().encode()

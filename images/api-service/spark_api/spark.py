@@ -1,0 +1,164 @@
+"""The Spark master's REST gateway, its /json/ status, and the workers' log endpoint.
+
+Every network failure becomes ``SparkUnavailable`` (answered 503 with the reason); the client
+holds no connection state that a master restart could poison, so the API recovers by itself.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .ownership import parse_app_name
+from .settings import Settings
+
+SPARK_VERSION = "4.3.0"
+_LOG_HEADER = re.compile(r"^==== Bytes (\d+)-(\d+) of (\d+) of .*? ====\n?")
+_APP_NAME_PROP = re.compile(r"-Dspark\.app\.name=([^\s'\"]+)")
+_LAUNCH_HEAD_BYTES = 16384
+
+
+class SparkUnavailable(Exception):
+    """The master (or a worker) could not be reached or answered nonsense."""
+
+
+@dataclass(frozen=True)
+class DriverStatus:
+    found: bool
+    state: str | None
+    message: str | None
+    worker_id: str | None
+
+
+@dataclass(frozen=True)
+class LogSlice:
+    text: str
+    start: int
+    end: int
+    total: int
+
+
+class SparkMaster:
+    def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
+        self.settings, self.client = settings, client
+        self.rest = settings.master_rest_base + "/v1/submissions"
+        self.ui = settings.master_ui_base
+        # driver id -> (owner tag, job) or None for drivers the API did not submit. Immutable facts.
+        self._owners: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.client.request(method, url, timeout=10.0, **kwargs)
+        except httpx.HTTPError as exc:
+            raise SparkUnavailable(f"{url} is unreachable ({type(exc).__name__}: {exc})") from exc
+        if response.status_code >= 500:
+            raise SparkUnavailable(f"{url} answered HTTP {response.status_code}")
+        return response
+
+    async def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        response = await self._request(method, url, **kwargs)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise SparkUnavailable(f"{url} did not answer JSON (HTTP {response.status_code})") \
+                from exc
+        if not isinstance(data, dict):
+            raise SparkUnavailable(f"{url} did not answer a JSON object")
+        return data
+
+    async def cluster(self) -> dict[str, Any]:
+        return await self._json("GET", self.ui + "/json/")
+
+    async def create(self, script_path: str, args: dict[str, Any], app_name: str,
+                     properties: dict[str, str]) -> str:
+        body = {
+            "action": "CreateSubmissionRequest",
+            "appResource": f"file:{script_path}",
+            "mainClass": "org.apache.spark.deploy.PythonRunner",
+            "appArgs": [script_path, "", json.dumps(args, separators=(",", ":"))],
+            "clientSparkVersion": SPARK_VERSION,
+            "sparkProperties": {"spark.app.name": app_name,
+                                "spark.master": self.settings.master_url,
+                                "spark.submit.deployMode": "cluster",
+                                "spark.driver.supervise": "false", **properties},
+            "environmentVariables": {"SPARK_ENV_LOADED": "1"},
+        }
+        data = await self._json("POST", self.rest + "/create", json=body)
+        if not data.get("success") or not data.get("submissionId"):
+            raise SparkUnavailable(f"the master refused the submission: {data.get('message')}")
+        return str(data["submissionId"])
+
+    async def status(self, driver_id: str) -> DriverStatus:
+        data = await self._json("GET", f"{self.rest}/status/{driver_id}")
+        return DriverStatus(found=bool(data.get("success")) and data.get("driverState") is not None,
+                            state=data.get("driverState"), message=data.get("message"),
+                            worker_id=data.get("workerId"))
+
+    async def kill(self, driver_id: str) -> tuple[bool, str | None]:
+        data = await self._json("POST", f"{self.rest}/kill/{driver_id}")
+        return bool(data.get("success")), data.get("message")
+
+    async def worker_ui(self, worker_id: str | None,
+                        cluster: dict[str, Any] | None = None) -> str | None:
+        if not worker_id or worker_id == "None":
+            return None
+        cluster = cluster if cluster is not None else await self.cluster()
+        for worker in cluster.get("workers", []):
+            if worker.get("id") == worker_id:
+                return worker.get("webuiaddress")
+        return None
+
+    async def read_log(self, worker_ui: str, driver_id: str, stream: str, offset: int,
+                       length: int) -> LogSlice:
+        response = await self._request(
+            "GET", worker_ui.rstrip("/") + "/log/",
+            params={"driverId": driver_id, "logType": stream, "offset": offset,
+                    "byteLength": length})
+        if response.status_code != 200:
+            raise SparkUnavailable(f"worker log endpoint answered HTTP {response.status_code}")
+        text = response.text
+        match = _LOG_HEADER.match(text)
+        if not match:
+            if "Error" in text[:200] or not text:
+                return LogSlice("", offset, offset, 0)
+            raise SparkUnavailable("unexpected answer from the worker log endpoint")
+        start, end, total = (int(g) for g in match.groups())
+        return LogSlice(text[match.end():], start, end, total)
+
+    async def owner_of(self, driver: dict[str, Any], cluster: dict[str, Any]
+                       ) -> tuple[str, str] | None:
+        """(owner tag, job) of a driver, from its launch command in the worker's stderr log."""
+        driver_id = driver.get("id", "")
+        if driver_id in self._owners:
+            self._owners.move_to_end(driver_id)
+            return self._owners[driver_id]
+        ui = await self.worker_ui(driver.get("worker"), cluster)
+        if ui is None:
+            return None  # not launched yet (or its worker is gone): unknown, not cached
+        try:
+            head = await self.read_log(ui, driver_id, "stderr", 0, _LAUNCH_HEAD_BYTES)
+        except SparkUnavailable:
+            return None
+        if "Launch Command" not in head.text:
+            return None  # the worker has not written it yet
+        match = _APP_NAME_PROP.search(head.text)
+        owner = parse_app_name(match.group(1)) if match else None
+        self._owners[driver_id] = owner
+        while len(self._owners) > 10000:
+            self._owners.popitem(last=False)
+        return owner
+
+    async def owners(self, drivers: list[dict[str, Any]], cluster: dict[str, Any]
+                     ) -> list[tuple[str, str] | None]:
+        semaphore = asyncio.Semaphore(8)
+
+        async def one(driver: dict[str, Any]) -> tuple[str, str] | None:
+            async with semaphore:
+                return await self.owner_of(driver, cluster)
+
+        return list(await asyncio.gather(*(one(d) for d in drivers)))
