@@ -1,0 +1,1 @@
+"""Benchmarks: numbers printed and recorded in bench/results/, never asserted in tests."""
