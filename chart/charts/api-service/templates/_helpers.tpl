@@ -1,0 +1,155 @@
+{{/*
+Every define is prefixed with "api-service." because defines are global across the umbrella and
+its subcharts.
+*/}}
+
+{{- define "api-service.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* release-chart, or the release name alone when it already contains the chart name; 63 max. */}}
+{{- define "api-service.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "api-service.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Common labels; selector labels are the immutable subset. */}}
+{{- define "api-service.labels" -}}
+helm.sh/chart: {{ include "api-service.chart" . }}
+{{ include "api-service.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/component: api
+app.kubernetes.io/part-of: spark-stack
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "api-service.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "api-service.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "api-service.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "api-service.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "api-service.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The Spark master URL, templated (the umbrella passes "spark://{{ .Release.Name }}-spark-master:7077"). */}}
+{{- define "api-service.sparkMasterUrl" -}}
+{{- tpl .Values.env.sparkMasterUrl . }}
+{{- end }}
+
+{{/* "true" when the oauth-proxy sidecar fronts the API. */}}
+{{- define "api-service.proxyEnabled" -}}
+{{- if and .Values.oauth.enabled (eq .Values.oauth.mode "openshift-proxy") }}true{{ else }}false{{ end }}
+{{- end }}
+
+{{/* What SPARK_API_AUTH_MODE gets. */}}
+{{- define "api-service.authMode" -}}
+{{- if .Values.oauth.enabled }}{{ .Values.oauth.mode }}{{ else }}disabled{{ end }}
+{{- end }}
+
+{{/*
+"true" when rendering for OpenShift. global.openshift "auto" asks the cluster's APIs (SCCs or
+Routes served); "true"/"false" force the answer (`helm template` knows no cluster's APIs).
+*/}}
+{{- define "api-service.isOpenshift" -}}
+{{- $mode := toString (default "auto" (.Values.global).openshift) }}
+{{- if eq $mode "true" }}true
+{{- else if eq $mode "false" }}false
+{{- else if or (.Capabilities.APIVersions.Has "security.openshift.io/v1/SecurityContextConstraints") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}true
+{{- else }}false
+{{- end }}
+{{- end }}
+
+{{/*
+How the API is exposed: "route", "ingress" or "none". `auto` takes a Route where the cluster
+serves the Route API, else an Ingress only when a host is configured (a host-less Ingress would
+catch every request of the ingress controller), else nothing.
+*/}}
+{{- define "api-service.exposeType" -}}
+{{- $type := .Values.expose.type }}
+{{- if ne $type "auto" }}{{ $type }}
+{{- else if .Capabilities.APIVersions.Has "route.openshift.io/v1/Route" }}route
+{{- else if .Values.ingress.host }}ingress
+{{- else }}none
+{{- end }}
+{{- end }}
+
+{{/* Route name: fixed, because the oauth-proxy's redirect reference names it. */}}
+{{- define "api-service.routeName" -}}
+{{- include "api-service.fullname" . }}
+{{- end }}
+
+{{- define "api-service.ownerSecretName" -}}
+{{- if .Values.ownerSecret.existingSecret }}
+{{- tpl .Values.ownerSecret.existingSecret . }}
+{{- else }}
+{{- printf "%s-owner" (include "api-service.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "api-service.cookieSecretName" -}}
+{{- if .Values.oauth.proxy.cookieSecret.existingSecret }}
+{{- tpl .Values.oauth.proxy.cookieSecret.existingSecret . }}
+{{- else }}
+{{- printf "%s-proxy-cookie" (include "api-service.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "api-service.tlsSecretName" -}}
+{{- printf "%s-tls" (include "api-service.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+A generated secret value that survives upgrades: the value already in the cluster if the Secret
+exists (lookup), else a fresh random one. Call with (dict "ctx" $ "name" NAME "key" KEY "length" N).
+*/}}
+{{- define "api-service.stableRandom" -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .name }}
+{{- if and $existing (index ($existing.data | default dict) .key) }}
+{{- index $existing.data .key }}
+{{- else }}
+{{- randAlphaNum (int .length) | b64enc }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod security context. On OpenShift restricted-v2 assigns UID, GID and fsGroup from the namespace
+range, and a fixed one would be refused: leave them out.
+*/}}
+{{- define "api-service.podSecurityContext" -}}
+{{- $ctx := deepCopy .Values.podSecurityContext }}
+{{- if eq (include "api-service.isOpenshift" .) "true" }}
+{{- $ctx = omit $ctx "runAsUser" "runAsGroup" "fsGroup" }}
+{{- end }}
+{{- toYaml $ctx }}
+{{- end }}
+
+{{- define "api-service.containerSecurityContext" -}}
+{{- $ctx := deepCopy .Values.securityContext }}
+{{- if eq (include "api-service.isOpenshift" .) "true" }}
+{{- $ctx = omit $ctx "runAsUser" "runAsGroup" }}
+{{- end }}
+{{- toYaml $ctx }}
+{{- end }}
