@@ -13,3 +13,24 @@ settings.register_profile("dev", max_examples=30, deadline=None)
 settings.register_profile("nightly", max_examples=2000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+# --- spark_cluster (owned by the spark-image engineer; code in tests/spark/cluster.py) ---------
+import pytest  # noqa: E402
+
+from spark.cluster import ClusterConfig, LocalSparkCluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """One real master + one worker for the whole session, started by images/spark-job/entrypoint.sh.
+
+    Yields a LocalSparkCluster: ``master_url``, ``rest_url``, ``ui_url``, ``worker_ui_urls``,
+    ``work_dirs`` (drivers' stdout is ``<work dir>/<driver id>/stdout``), ``log_paths``,
+    ``master_ip``, ``status()``. Every process is stopped by process group at the end.
+    """
+    cluster = LocalSparkCluster(ClusterConfig(base_dir=tmp_path_factory.mktemp("spark")))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
