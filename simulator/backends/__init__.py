@@ -1,0 +1,1 @@
+"""Backends realize a topology: process (default, local processes), docker and kind."""

@@ -1,0 +1,146 @@
+"""Detached local processes that can be found and killed again from another simulator process.
+
+Every process the simulator starts gets its own session (process group), so a signal to the
+group reaches whatever it spawned too: the Spark worker's drivers and executors, the
+entrypoint's supervising shell. A record keeps PID, process group and the start time, and the
+start time is checked before any signal: a PID the kernel reused for something else after a
+crash is never killed.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+
+@dataclass
+class ProcRecord:
+    """What identifies one started process, as stored in run.json."""
+
+    name: str
+    pid: int
+    pgid: int
+    create_time: float
+    log: str
+    argv: list[str]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> ProcRecord:
+        return cls(**data)
+
+    def process(self) -> psutil.Process | None:
+        """The live process if it is still the one we started (same PID and start time)."""
+        try:
+            proc = psutil.Process(self.pid)
+            if abs(proc.create_time() - self.create_time) > 0.05:
+                return None
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+
+    def alive(self) -> bool:
+        return self.process() is not None
+
+    def group_members(self) -> list[psutil.Process]:
+        """The leader (if still ours), its descendants, and anything left in its process group.
+
+        Members of the group are trusted only if they started after the leader: a recycled
+        process group id belongs to someone else.
+        """
+        found: dict[int, psutil.Process] = {}
+        leader = self.process()
+        if leader is not None:
+            found[leader.pid] = leader
+            try:
+                for child in leader.children(recursive=True):
+                    found[child.pid] = child
+            except psutil.NoSuchProcess:
+                pass
+        for proc in psutil.process_iter(["pid", "create_time"]):
+            try:
+                if (proc.pid not in found and os.getpgid(proc.pid) == self.pgid
+                        and proc.info["create_time"] >= self.create_time - 0.05):
+                    found[proc.pid] = proc
+            except (ProcessLookupError, psutil.Error, OSError):
+                continue
+        return [p for p in found.values() if p.pid != os.getpid()]
+
+
+def launch(name: str, argv: Sequence[str], env: Mapping[str, str], log: Path,
+           cwd: Path | None = None) -> tuple[ProcRecord, subprocess.Popen]:
+    """Start ``argv`` in a new session, output appended to ``log``; survives our own exit."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        popen = subprocess.Popen(list(argv), env=dict(env), stdin=subprocess.DEVNULL,
+                                 stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+                                 start_new_session=True, close_fds=True)
+    try:
+        create_time = psutil.Process(popen.pid).create_time()
+    except psutil.NoSuchProcess:
+        create_time = time.time()
+    record = ProcRecord(name=name, pid=popen.pid, pgid=popen.pid, create_time=create_time,
+                        log=str(log), argv=list(argv))
+    return record, popen
+
+
+def terminate(records: Iterable[ProcRecord], grace: float = 8.0) -> list[str]:
+    """SIGTERM every group, wait up to ``grace`` s, SIGKILL what is left; returns leftovers.
+
+    SIGTERM first because the Spark entrypoint writes its CDS archive on a graceful stop.
+    """
+    members: list[psutil.Process] = []
+    for rec in records:
+        group = rec.group_members()
+        members.extend(group)
+        leader_ok = any(p.pid == rec.pid for p in group)
+        if leader_ok:
+            try:
+                os.killpg(rec.pgid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for proc in group:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except psutil.Error:
+                pass
+    _gone, alive = psutil.wait_procs(members, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    _gone, alive = psutil.wait_procs(alive, timeout=5)
+    return [f"pid {p.pid}" for p in alive]
+
+
+def tail(path: str | Path, lines: int = 20) -> str:
+    """The last lines of a log, for error messages that show what was seen."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 16384))
+            data = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def listening_on(prefix: str) -> list[str]:
+    """TCP listeners on addresses starting with ``prefix`` (e.g. ``127.31.7.``)."""
+    out = []
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.ip.startswith(prefix):
+            out.append(f"{conn.laddr.ip}:{conn.laddr.port} (pid {conn.pid})")
+    return out

@@ -1,0 +1,143 @@
+"""One run of the stack: its id, its directory and the state a later ``down RUN_ID`` needs.
+
+Everything the simulator starts carries the run id: processes are recorded in
+``<runs>/<run id>/run.json`` (PIDs, process groups, start times, IPs, values, manifests), logs are
+``<runs>/<run id>/pods/<pod>.log``, and every address is inside the run's own loopback /24
+``127.A.B.0`` (A.B derived from the run id), so a crashed simulator's leftovers can always be
+found and removed. Secrets (owner HMAC key, OAuth client secrets) live apart in ``secrets.json``
+(mode 0600) and are redacted from run.json.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets as pysecrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+POD_IP_FIRST, POD_IP_LAST = 10, 199      # pods
+SERVICE_IP_FIRST, SERVICE_IP_LAST = 200, 250  # ClusterIP Service proxies
+EXTERNAL_IP_FIRST, EXTERNAL_IP_LAST = 2, 9   # outside the release: OAuth, external Spark
+
+
+class RunError(RuntimeError):
+    """A run cannot be found, started or changed; the message says what to do."""
+
+
+def runs_root() -> Path:
+    """``$SPARK_STACK_RUNS_DIR``, else ``$XDG_STATE_HOME/spark-stack/runs``, else ``./.runs``."""
+    if os.environ.get("SPARK_STACK_RUNS_DIR"):
+        return Path(os.environ["SPARK_STACK_RUNS_DIR"])
+    if os.environ.get("XDG_STATE_HOME"):
+        return Path(os.environ["XDG_STATE_HOME"]) / "spark-stack" / "runs"
+    return Path.cwd() / ".runs"
+
+
+def new_run_id(scenario: str) -> str:
+    return f"{scenario}-{time.strftime('%m%d%H%M%S')}-{pysecrets.token_hex(2)}"
+
+
+def subnet_for(run_id: str, taken: set[str] | None = None) -> str:
+    """``127.A.B`` with A, B in 10..250 from the run id's hash; skips subnets in use.
+
+    In use = another live run claims it, or anything listens on it right now.
+    """
+    from simulator.backends.procs import listening_on  # psutil only when needed
+
+    taken = set(taken or ())
+    for salt in range(64):
+        digest = hashlib.sha256(f"{run_id}/{salt}".encode()).digest()
+        subnet = f"127.{10 + digest[0] % 241}.{10 + digest[1] % 241}"
+        if subnet in taken or listening_on(subnet + "."):
+            continue
+        return subnet
+    raise RunError("no free loopback /24 found for this run; run `down` on old runs")
+
+
+@dataclass
+class RunState:
+    """What run.json holds. Written after every change, so a crash loses nothing."""
+
+    run_id: str
+    scenario: str
+    subnet: str
+    backend: str = "process"
+    release: str = "stack"
+    namespace: str = "default"
+    values_files: list[str] = field(default_factory=list)
+    set_values: list[str] = field(default_factory=list)
+    sim_set_values: list[str] = field(default_factory=list)  # what the simulator adds
+    manifests: list[dict[str, Any]] = field(default_factory=list)
+    ips: dict[str, str] = field(default_factory=dict)          # "pod/x", "svc/x", "ext/x" → IP
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extras: dict[str, dict[str, Any]] = field(default_factory=dict)  # oauth, proxy, ext spark
+    outputs: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    created: float = field(default_factory=time.time)
+    stopped: bool = False
+
+    @property
+    def dir(self) -> Path:
+        return runs_root() / self.run_id
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        data = dict(self.__dict__)
+        data["manifests"] = [_redact(m) for m in self.manifests]
+        tmp = self.dir / "run.json.tmp"
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(self.dir / "run.json")
+
+    @classmethod
+    def load(cls, run_id: str) -> RunState:
+        path = runs_root() / run_id / "run.json"
+        if not path.exists():
+            known = sorted(p.name for p in runs_root().glob("*/run.json"))
+            raise RunError(f"no run {run_id!r} under {runs_root()} (runs there: "
+                           f"{[Path(k).parent.name for k in known] or 'none'}); set "
+                           f"SPARK_STACK_RUNS_DIR if it was started elsewhere")
+        data = json.loads(path.read_text())
+        return cls(**data)
+
+    # --- addresses ---------------------------------------------------------------------------
+    def ip(self, key: str) -> str:
+        """The stable address of ``pod/NAME``, ``svc/NAME`` or ``ext/NAME`` in this run."""
+        if key in self.ips:
+            return self.ips[key]
+        kind = key.split("/", 1)[0]
+        first, last = {"pod": (POD_IP_FIRST, POD_IP_LAST),
+                       "svc": (SERVICE_IP_FIRST, SERVICE_IP_LAST),
+                       "ext": (EXTERNAL_IP_FIRST, EXTERNAL_IP_LAST)}[kind]
+        used = set(self.ips.values())
+        for n in range(first, last + 1):
+            candidate = f"{self.subnet}.{n}"
+            if candidate not in used:
+                self.ips[key] = candidate
+                return candidate
+        raise RunError(f"run {self.run_id}: no {kind} address left in {self.subnet}.0/24")
+
+    # --- secrets, apart from run.json -------------------------------------------------------
+    def secrets(self) -> dict[str, Any]:
+        path = self.dir / "secrets.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def save_secrets(self, data: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / "secrets.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+
+
+def _redact(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj.get("kind") != "Secret":
+        return obj
+    out = dict(obj)
+    for key in ("data", "stringData"):
+        if key in out:
+            out[key] = {k: "<redacted>" for k in out[key]}
+    return out
