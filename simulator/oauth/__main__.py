@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import uvicorn
@@ -14,7 +15,8 @@ from .server import MockOAuthServer
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulator.oauth",
                                      description="mock OAuth 2.0/OIDC server (client credentials)")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default=os.environ.get("POD_IP", "127.0.0.1"),
+                        help="bind address (default: $POD_IP, else 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--clients", required=True,
                         help='JSON file: {"clients": {"<id>": {"secret": "...", "scopes": [...]}}}')
