@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chart", default=str(rendering.CHART_DIR))
     p.add_argument("--kube-version", default=rendering.DEFAULT_KUBE_VERSION)
     p.set_defaults(func=cmd_lint)
+
+    from simulator import sim_cli  # the stack subcommands (simulator engineer)
+    sim_cli.add_commands(sub)
     return parser
 
 

@@ -213,12 +213,13 @@ class ProcessBackend:
 
     def _service_addresses(self, topology: Topology, notes: list[str]) -> dict[str, str]:
         addresses = {}
+        referenced = {s.name for w in topology.workloads for s in topology.referenced_services(w)}
         for svc in topology.services:
             if svc.headless:
                 endpoints = [p for w in topology.endpoints_of(svc) for p in w.pod_names()]
                 if not endpoints:
                     continue
-                if len(endpoints) > 1:
+                if len(endpoints) > 1 and svc.name in referenced:
                     notes.append(f"Service/{svc.name}: headless with {len(endpoints)} endpoints;"
                                  f" its name resolves to the first ({endpoints[0]}) only")
                 addresses[svc.name] = self.state.ip(f"pod/{endpoints[0]}")
