@@ -7,6 +7,7 @@ the field, never a driver that fails later on the cluster.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,23 @@ class CatalogEntry:
     script: str
     parameters: dict[str, Any]
     validator: Draft202012Validator = field(repr=False, compare=False)
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN/Infinity inside ``value``, else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{path}.{key}")
+        if found:
+            return found
+    return None
 
 
 class Catalog:
@@ -57,6 +75,11 @@ class Catalog:
         return entry
 
     def validate_args(self, entry: CatalogEntry, args: dict[str, Any]) -> None:
+        bad = _non_finite(args, "args")
+        if bad:
+            # Python's JSON parser accepts NaN/Infinity, JSON Schema bounds do not catch NaN.
+            raise ApiError(422, "invalid_args", f"{bad}: NaN and Infinity are not allowed",
+                           field=bad)
         errors = sorted(entry.validator.iter_errors(args), key=lambda e: list(e.path))
         if not errors:
             return
