@@ -18,6 +18,7 @@ written there), image paths (``/opt/spark-jobs``) the repository's copy.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -415,9 +416,11 @@ class ProcessBackend:
         path = self.state.dir / "proxy.json"
         if not listeners and "proxy" not in self.state.extras:
             return
+        content = json.dumps({"listeners": listeners}, indent=1).encode()
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"listeners": listeners}, indent=1))
+        tmp.write_bytes(content)
         tmp.replace(path)
+        self._proxy_sha = hashlib.sha256(content).hexdigest()
         proxy = self.state.extras.get("proxy")
         rec = ProcRecord.from_json(proxy["proc"]) if proxy and proxy.get("proc") else None
         if rec is None or not rec.alive():
@@ -431,9 +434,16 @@ class ProcessBackend:
             self.state.save()
 
     def _sync_proxy(self, topology: Topology) -> None:
-        """Wait until the proxy listens on every ClusterIP Service port."""
+        """Wait until the proxy applied the latest endpoints and listens on every Service port."""
         listeners = self._proxy_config(topology)
         deadline = time.monotonic() + 15
+        applied = self.state.dir / "proxy.json.applied"
+        want = getattr(self, "_proxy_sha", None)
+        while want and not (applied.exists() and applied.read_text() == want):
+            if time.monotonic() > deadline:
+                raise ReadinessError(f"the Service proxy did not apply its new endpoints in 15s"
+                                     f"\n{procs.tail(self.state.dir / 'proxy.log')}")
+            time.sleep(0.05)
         for lst in listeners:
             while True:
                 try:

@@ -141,6 +141,12 @@ def listening_on(prefix: str) -> list[str]:
     """TCP listeners on addresses starting with ``prefix`` (e.g. ``127.31.7.``)."""
     out = []
     for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.ip.startswith(prefix):
-            out.append(f"{conn.laddr.ip}:{conn.laddr.port} (pid {conn.pid})")
+        if conn.status == psutil.CONN_LISTEN and conn.laddr \
+                and ipv4(conn.laddr.ip).startswith(prefix):
+            out.append(f"{ipv4(conn.laddr.ip)}:{conn.laddr.port} (pid {conn.pid})")
     return out
+
+
+def ipv4(ip: str) -> str:
+    """A JVM binds IPv4 addresses as IPv4-mapped IPv6 (``::ffff:127.1.2.3``): unwrap it."""
+    return ip[7:] if ip.startswith("::ffff:") else ip
