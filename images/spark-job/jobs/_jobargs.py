@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+import time
 from typing import Any
 
 CATALOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "catalog.json")
@@ -83,17 +85,47 @@ def session(job: str):  # -> pyspark.sql.SparkSession (imported lazily: unit tes
     The API puts a unique token in ``spark.app.name`` to find the job's application on the
     master, so a script must never rename it; the job name is only a fallback for manual runs.
     """
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
+    # Before the JVM gateway is up, SparkConf() is a pure-Python conf that cannot see the
+    # submission's properties (they are the driver JVM's system properties): connect first.
+    SparkContext._ensure_initialized()
     builder = SparkSession.builder
-    if not SparkConf().contains("spark.app.name"):
+    if not SparkConf(loadDefaults=True).contains("spark.app.name"):
         builder = builder.appName(job)
     return builder.getOrCreate()
 
 
+def exit_with_driver(poll_seconds: float = 0.5) -> threading.Thread:
+    """Exit this Python process as soon as the driver JVM that started it is gone.
+
+    Killing a job (REST ``kill``) ends the driver JVM, but its Python child only notices when it
+    next calls into the JVM: a job that sleeps or computes in pure Python would live on as an
+    orphan, holding memory on the worker (observed: the ``sleep`` job outlived its KILLED
+    driver). A daemon thread watches the parent PID and ends the process when it changes;
+    its goodbye line cannot be relied on, since the process's output went to the JVM.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                try:  # stdout/stderr are pipes into the dead JVM: this write usually fails
+                    print("driver JVM is gone (job killed?): exiting", file=sys.stderr,
+                          flush=True)
+                finally:
+                    os._exit(143)
+
+    thread = threading.Thread(target=watch, name="exit-with-driver", daemon=True)
+    thread.start()
+    return thread
+
+
 def start(job: str) -> tuple[dict[str, Any], Any]:
     """Parse the parameters (before any JVM work, so bad input fails fast) and open the session."""
+    exit_with_driver()
     params = parse_params(job)
     print(f"job {job}: parameters {json.dumps(params, sort_keys=True)}", flush=True)
     return params, session(job)
