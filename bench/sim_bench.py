@@ -1,0 +1,72 @@
+"""Simulator cycle on the process backend, measured phase by phase.
+
+1. the full-stack cycle: render → master + 2 workers ALIVE (and the API ready) → a catalog job
+   FINISHED through the API with a real token → down;
+2. scaling 2 → 6 ALIVE workers on the same running stack (before its down).
+Aim (2 cores): cycle ≤ 30 s, scale ≤ 10 s. Printed and written to bench/results/sim.json.
+Runs go to a temp dir; everything is torn down even on failure.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+from bench.common import record
+
+
+def main() -> None:
+    os.environ.setdefault("SPARK_STACK_RUNS_DIR", tempfile.mkdtemp(prefix="sim-bench-"))
+    from simulator.check import ApiClient
+    from simulator.scenarios import load
+    from simulator.stack import Stack
+
+    quiet = lambda _msg: None  # noqa: E731  (phases are printed below instead)
+    phases: dict[str, float] = {}
+    t0 = time.monotonic()
+    stack = Stack.create(load("full-stack"), ["spark-job.spark.worker.replicas=2",
+                                              "spark-job.spark.worker.memory=512m"],
+                         progress=quiet)
+    try:
+        t = time.monotonic()
+        stack.render()
+        phases["render_s"] = time.monotonic() - t
+        t = time.monotonic()
+        stack.up()
+        phases["up_to_2_workers_alive_s"] = time.monotonic() - t
+        api = ApiClient(stack)
+        try:
+            t = time.monotonic()
+            resp = api.submit("ordinary", "pi", {"samples": 1000, "partitions": 1})
+            resp.raise_for_status()
+            final = api.wait_job("ordinary", resp.json()["id"], timeout=300)
+            phases["job_submit_to_terminal_s"] = time.monotonic() - t
+            phases["job_state"] = final["state"]  # type: ignore[assignment]
+        finally:
+            api.close()
+        t = time.monotonic()
+        stack.scale("workers", 6)
+        phases["scale_2_to_6_alive_s"] = time.monotonic() - t
+        stack.scale("workers", 2)
+    finally:
+        t = time.monotonic()
+        left = stack.down()
+        phases["down_s"] = time.monotonic() - t
+    cycle = (phases["render_s"] + phases["up_to_2_workers_alive_s"]
+             + phases["job_submit_to_terminal_s"] + phases["down_s"])
+    result = {"full_stack_cycle_s": round(cycle, 2),
+              "scale_2_to_6_s": round(phases["scale_2_to_6_alive_s"], 2),
+              "wall_total_s": round(time.monotonic() - t0, 2),
+              "phases": {k: (round(v, 3) if isinstance(v, float) else v)
+                         for k, v in phases.items()},
+              "left_after_down": left,
+              "targets": {"full_stack_cycle_s": 30, "scale_2_to_6_s": 10},
+              "how": "one run of the process backend, warm AppCDS cache "
+                     "(~/.cache/spark-stack/cds), workers 1 core / 512m"}
+    for key, value in result.items():
+        print(f"{key}: {value}")
+    record("sim", result)
+
+
+if __name__ == "__main__":
+    main()
