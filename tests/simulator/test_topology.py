@@ -165,3 +165,28 @@ def test_unknown_field_ref_is_a_note():
     topo = build(objs)
     assert any("spec.nodeName" in str(n) for n in topo.notes)
     assert topology.FIELD_REFS == ("status.podIP", "metadata.name", "metadata.namespace")
+
+
+def test_rendered_chart_topology():
+    """The real chart through the real Helm engine: the master is found by its headless Service,
+    the API's owner secret comes from the Secret created outside the release."""
+    from simulator import render
+
+    rendered = render.render(render.CHART_DIR, (), [
+        "api-service.ownerSecret.existingSecret=own", "spark-job.spark.worker.replicas=3"],
+        release="rel")
+    topo = build(rendered.objects(hooks=False),
+                 extra_objects=[secret_manifest("own", "default", {"owner-secret": "k"})])
+    comps = sorted(w.component for w in topo.workloads)
+    assert comps == ["api", "master", "worker"]
+    worker = topo.by_component("worker")[0]
+    assert worker.replicas == 3
+    master_svcs = [s for s in topo.referenced_services(worker)]
+    assert [s.name for s in master_svcs] == ["rel-spark-master"] and master_svcs[0].headless
+    api = topo.by_component("api")[0]
+    env = {e.name: e for e in api.main.env}
+    assert env["SPARK_API_OWNER_SECRET"].value == "k" and env["SPARK_API_OWNER_SECRET"].secret
+    assert env["SPARK_API_HOST"].field_ref == "status.podIP"
+    waves = [[w.component for w in wave] for wave in topo.start_order()]
+    assert waves[0] == ["master"] and sorted(waves[1]) == ["api", "worker"]
+    assert any(n.subject.startswith("NetworkPolicy/") for n in topo.notes)
