@@ -92,7 +92,8 @@ def check_workloads(stack: Stack, scenario: Scenario) -> list[CheckResult]:
                                f"{n} ready pod(s) with component {comp}"))
     for comp in scenario.expect.absent:
         n = sum(1 for p in pods if p.component == comp)
-        out.append(CheckResult(f"workload {comp} absent", n == 0, f"{n} pod(s) with component {comp}"))
+        out.append(CheckResult(f"workload {comp} absent", n == 0,
+                               f"{n} pod(s) with component {comp}"))
     return out
 
 

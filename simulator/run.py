@@ -96,9 +96,9 @@ class RunState:
     def load(cls, run_id: str) -> RunState:
         path = runs_root() / run_id / "run.json"
         if not path.exists():
-            known = sorted(p.name for p in runs_root().glob("*/run.json"))
+            known = sorted(p.parent.name for p in runs_root().glob("*/run.json"))
             raise RunError(f"no run {run_id!r} under {runs_root()} (runs there: "
-                           f"{[Path(k).parent.name for k in known] or 'none'}); set "
+                           f"{known or 'none'}); set "
                            f"SPARK_STACK_RUNS_DIR if it was started elsewhere")
         data = json.loads(path.read_text())
         return cls(**data)

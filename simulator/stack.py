@@ -144,6 +144,7 @@ class Stack:
         objects, topo = self.render()
         for note in topo.notes:
             self.progress(f"not honored: {note}")
+        self.state.notes = sorted(set(self.state.notes) | {str(n) for n in topo.notes})
         if (self.state.outputs.get("external_spark")
                 and not self.backend.extra_alive("external-spark-master")):
             self._start_external_spark()
