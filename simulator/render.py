@@ -25,6 +25,9 @@ import helm_python
 import yaml
 from helm_python import _native
 
+# libyaml's parser when PyYAML has it: the pure-Python one costs more than Helm's whole render.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 from simulator.validate import ValidationIssue, validate_all
 
 DEFAULT_KUBE_VERSION = "v1.33.0"
@@ -225,7 +228,7 @@ def _parse(templates: dict[str, str]) -> list[Manifest]:
         if path.endswith("NOTES.txt"):
             continue
         try:
-            docs = list(yaml.safe_load_all(text))
+            docs = list(yaml.load_all(text, Loader=_YamlLoader))
         except yaml.YAMLError as exc:
             raise RenderError(f"{path} rendered invalid YAML: {exc}") from exc
         for doc in docs:
