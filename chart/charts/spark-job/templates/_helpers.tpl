@@ -31,7 +31,11 @@ API's default URL (spark://{{ .Release.Name }}-spark-master:7077) and external c
 on it whatever the overrides.
 */}}
 {{- define "spark-job.masterName" -}}
-{{- printf "%s-spark-master" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- $name := printf "%s-spark-master" .Release.Name }}
+{{- if gt (len $name) 63 }}
+{{- fail (printf "release name %q is too long to install Spark: the master Service must be named exactly %q, which is over 63 characters; use a release name of at most 50 characters" .Release.Name $name) }}
+{{- end }}
+{{- $name }}
 {{- end }}
 
 {{/* The workers' name: "<release>-spark-worker". */}}
