@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, strategies as st
 
-from simulator.render import Rendered, render
+from simulator.render import Rendered, RenderError, render
 
 from .chartlib import (chart_of, component, containers, env_value, find, pod_labels, pod_spec,
                        workloads)
 
-# Helm release names: DNS-1123 label, at most 53 characters.
-release_names = st.from_regex(r"[a-z]([a-z0-9-]{0,51}[a-z0-9])?", fullmatch=True)
+# Helm release names: DNS-1123 label, at most 53 characters; with Spark installed at most 50,
+# because the master Service must be exactly `<release>-spark-master` (63 at most).
+release_names = st.from_regex(r"[a-z]([a-z0-9-]{0,48}[a-z0-9])?", fullmatch=True)
+long_release_names = st.from_regex(r"[a-z][a-z0-9-]{49,51}[a-z0-9]", fullmatch=True)
 hostnames = st.from_regex(r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z]([a-z0-9-]{0,10}[a-z0-9])?){0,2}",
                           fullmatch=True)
 external_urls = st.builds(lambda h, p: f"spark://{h}:{p}", hostnames, st.integers(1, 65535))
@@ -183,3 +186,13 @@ def test_exposure_can_be_forced_either_way(expose: str, openshift: bool) -> None
                       release="forced", openshift=openshift)
     assert len(rendered.objects("Route")) == (expose == "route")
     assert len(rendered.objects("Ingress")) == (expose == "ingress")
+
+
+@given(long_release_names)
+def test_a_release_name_too_long_for_the_master_service_is_refused_with_the_fix(name: str) -> None:
+    with pytest.raises(RenderError) as refused:
+        render(release=name, set_values=["tags.install-service=false"])
+    assert "at most 50 characters" in str(refused.value)
+    # Without Spark the name is free up to Helm's own limit of 53.
+    render(release=name, set_values=["tags.install-spark=false",
+                                      "api-service.env.sparkMasterUrl=spark://m:7077"])
