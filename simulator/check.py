@@ -40,7 +40,11 @@ class ApiClient:
         self.token_url = out["token_url"]
         self.clients = {c.kind: c for c in reversed(stack.clients())}  # first of each kind
         self.by_id = {c.id: c for c in stack.clients()}
-        self.http = httpx.Client(timeout=30, trust_env=False)
+        # No keep-alive: uvicorn drops idle connections after 5 s, and a request sent on a pooled
+        # connection just as the Service proxy passes that close on fails with a connection
+        # reset (seen once in service-only). A fresh connection per call costs ~0.1 ms here.
+        self.http = httpx.Client(timeout=30, trust_env=False,
+                                 limits=httpx.Limits(max_keepalive_connections=0))
         self._tokens: dict[str, str] = {}
 
     def token(self, kind: str) -> str | None:
