@@ -1,4 +1,4 @@
-"""Start-up refusals (placeholder secrets), the loud warning when auth is off, and the catalog copy."""
+"""Start-up refusals (placeholder secrets), the loud warning with auth off, the catalog copy."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from .helpers import API_DIR, JOBS_DIR, REPO, dead_master_url
+from .helpers import API_DIR, JOBS_DIR, dead_master_url
 
 ORIGINAL = JOBS_DIR / "catalog.json"
 COPY = API_DIR / "spark_api" / "catalog.json"

@@ -98,9 +98,11 @@ def test_valid_spec_without_a_master_is_503(submit) -> None:
     assert error["code"] == "spark_unavailable" and "master" in error["message"]
 
 
-@pytest.mark.parametrize("path", ["/v1/jobs/nope", "/v1/jobs/a.b.c",
-                                  "/v1/jobs/driver-20260101000000-0000.pi.AAAAAAAAAAAAAAAAAAAAAA",
-                                  "/v1/jobs/driver-20260101000000-0000.pi.AAAAAAAAAAAAAAAAAAAAAA/logs"])
+_FOREIGN = "/v1/jobs/driver-20260101000000-0000.pi.AAAAAAAAAAAAAAAAAAAAAA"
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs/nope", "/v1/jobs/a.b.c", _FOREIGN,
+                                  _FOREIGN + "/logs"])
 def test_ids_that_are_not_ours_are_404(api_nospark, token, path: str) -> None:
     response = httpx.get(api_nospark.url + path, headers=bearer(token("alice")))
     assert response.status_code == 404
@@ -116,15 +118,16 @@ def test_bad_paging_is_422(api_nospark, token, query: str, field: str) -> None:
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12)
 _spec = st.fixed_dictionaries(
     {"job": st.sampled_from(["pi", "wordcount", "sleep", "fail", "sql_aggregate", "x", ""])},
-    optional={"args": st.dictionaries(st.sampled_from(["samples", "text", "seconds", "rows",
-                                                       "partitions", "top", "bogus"]), _json,
-                                      max_size=3) | _json,
+    optional={"args": st.dictionaries(
+                  st.sampled_from(["samples", "text", "seconds", "rows", "partitions", "top",
+                                   "bogus"]), _json, max_size=3) | _json,
               "resources": st.dictionaries(st.sampled_from(["driverMemory", "executorMemory",
                                                             "executorCores", "maxCores", "x"]),
                                            _json, max_size=3) | _json,

@@ -1,4 +1,4 @@
-"""Request body limit, enforced on the stream (a missing or lying Content-Length is no way around)."""
+"""Request body limit, enforced on the stream: a missing or lying Content-Length does not help."""
 from __future__ import annotations
 
 import json

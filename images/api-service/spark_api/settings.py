@@ -103,7 +103,7 @@ class Settings(BaseSettings):
 
     @property
     def secret_bytes(self) -> bytes:
-        """The owner HMAC key; with auth disabled a fixed development key (jobs are all 'anonymous')."""
+        """The owner HMAC key; with auth disabled a fixed development key (one owner)."""
         if self.owner_secret is None:
             return b"spark-api-auth-disabled"
         return self.owner_secret.get_secret_value().encode()

@@ -1,4 +1,4 @@
-"""Mapping from Spark's driverState to the API's job states (documented in the package docstring)."""
+"""Spark driverState -> the API's job states (the mapping is documented in the package)."""
 from __future__ import annotations
 
 from enum import Enum

@@ -14,8 +14,8 @@ from ..errors import ApiError
 from ..models import Job, JobPage, JobSubmission, Links, LogChunk
 from ..ownership import JobRef, Ownership, parse_job_id
 from ..settings import Settings, memory_mb
-from ..spark import SparkMaster, SparkUnavailable
-from ..states import TERMINAL, JobState, from_driver_state
+from ..spark import SparkUnavailable
+from ..states import TERMINAL, from_driver_state
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -152,8 +152,8 @@ async def kill_job(request: Request, job_id: str, principal: Submitter, master: 
         if not status.found:
             raise ApiError(404, "not_found", "no such job")
         if from_driver_state(status.state) in TERMINAL:
-            raise ApiError(409, "already_finished",
-                           f"the job already ended in state {from_driver_state(status.state).value}")
+            ended = from_driver_state(status.state).value
+            raise ApiError(409, "already_finished", f"the job already ended in state {ended}")
         await master.kill(ref.driver_id)
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
@@ -187,5 +187,3 @@ async def job_logs(job_id: str, principal: Reader, master: MasterDep, ownership:
     return LogChunk(id=job_id, stream=stream, offset=piece.start, length=piece.end - piece.start,
                     total=piece.total, nextOffset=piece.end, text=piece.text)
 
-
-__all__ = ["router", "JobState", "SparkMaster"]
