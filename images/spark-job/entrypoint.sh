@@ -41,10 +41,13 @@ esac
 # --- writable places: $HOME may be unset or "/" (arbitrary UID without a passwd entry) ---
 if [ -z "${HOME:-}" ] || [ "${HOME}" = "/" ] || ! mkdir -p "${HOME}" 2>/dev/null \
         || [ ! -w "${HOME}" ]; then
-    HOME="${TMPDIR:-/tmp}/spark-home"
-    mkdir -p "${HOME}" || die "no writable HOME: set HOME to a writable directory"
+    HOME="${TMPDIR:-/tmp}/spark-home-$(id -u)"
+    mkdir -p "${HOME}" && [ -w "${HOME}" ] \
+        || die "no writable HOME: set HOME to a writable directory"
 fi
 export HOME
+# The daemons' working directory (anything Spark drops in its cwd lands somewhere writable).
+cd "${HOME}"
 
 : "${SPARK_HOME:?SPARK_HOME must point at the Spark installation (bin/spark-class)}"
 [ -x "${SPARK_HOME}/bin/spark-class" ] \

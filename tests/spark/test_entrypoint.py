@@ -187,11 +187,12 @@ def test_arbitrary_uid_without_passwd_entry_and_without_home(fake_home) -> None:
         result = run(env, "master", user=1000660000)
         assert result.returncode == 0, result.stderr
         rec = recorded(record)
-        assert rec["env"]["HOME"] == str(scratch / "spark-home")
+        home_dir = scratch / "spark-home-1000660000"
+        assert rec["env"]["HOME"] == str(home_dir)
         assert rec["env"]["SPARK_USER"] == "spark"        # `id -un` has no name for this UID
-        assert (scratch / "spark-home" / "cds").is_dir()
-        assert list((scratch / "spark-home" / "cds").glob("master-*.jsa"))
-        owners = {p.stat().st_uid for p in (scratch / "spark-home").rglob("*")}
+        assert (home_dir / "cds").is_dir()
+        assert list((home_dir / "cds").glob("master-*.jsa"))
+        owners = {p.stat().st_uid for p in home_dir.rglob("*")}
         assert owners == {1000660000}
 
 

@@ -32,6 +32,8 @@ class ParameterError(ValueError):
 def _check(name: str, value: Any, spec: dict[str, Any]) -> Any:
     kind = spec.get("type")
     if kind == "integer":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON Schema counts 3.0 as an integer; so does the API
         if isinstance(value, bool) or not isinstance(value, int):
             raise ParameterError(f"parameter '{name}' must be an integer, got {value!r}")
     elif kind == "number":
