@@ -2,7 +2,8 @@
 # Build the local base image debian:bookworm-slim from Debian packages (no registry pull).
 #
 #   images/base/build-base.sh            # does nothing if the image already exists
-#   BASE_IMAGE=debian:bookworm-slim DEBIAN_MIRROR=http://deb.debian.org/debian images/base/build-base.sh
+#   BASE_IMAGE=debian:bookworm-slim DEBIAN_MIRROR=http://deb.debian.org/debian \
+#       images/base/build-base.sh
 #
 # No image can be pulled on these machines, so the Dockerfiles' `FROM debian:bookworm-slim` is
 # satisfied by a debootstrap minbase root filesystem imported under that very name: the
@@ -25,8 +26,10 @@ fi
 
 if ! command -v debootstrap >/dev/null 2>&1; then
     echo "build-base: installing debootstrap"
-    apt-get install -y --no-install-recommends debootstrap >/dev/null \
-        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends debootstrap >/dev/null; }
+    apt-get install -y --no-install-recommends debootstrap >/dev/null || {
+        apt-get update >/dev/null
+        apt-get install -y --no-install-recommends debootstrap >/dev/null
+    }
 fi
 
 ROOTFS="$(mktemp -d "${TMPDIR:-/tmp}/spark-stack-rootfs.XXXXXX")"

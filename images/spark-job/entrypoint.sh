@@ -62,12 +62,41 @@ export POD_IP
 # (driver RPC, block manager and UI all follow SPARK_LOCAL_IP); without it the UIs bind 0.0.0.0.
 export SPARK_LOCAL_IP="${POD_IP}"
 export SPARK_DAEMON_MEMORY="${SPARK_DAEMON_MEMORY:-512m}"
-# Spark and Hadoop ask the OS for the user name, which fails for a UID without a passwd entry.
+# Spark and Hadoop ask the OS for the user name. For a UID without a passwd entry (OpenShift)
+# Hadoop's login fails in every executor ("invalid null input: name") and the app retries
+# executors forever. With nss_wrapper (package libnss-wrapper, in the image) the pod gets a
+# private passwd file naming the UID, inherited by drivers, executors and Python workers.
+if ! id -un >/dev/null 2>&1; then
+    NSS_LIB=""
+    for lib in /usr/lib/*/libnss_wrapper.so /usr/lib64/libnss_wrapper.so \
+               /usr/lib/libnss_wrapper.so; do
+        if [ -e "${lib}" ]; then NSS_LIB="${lib}"; break; fi
+    done
+    if [ -n "${NSS_LIB}" ]; then
+        mkdir -p "${HOME}/.nss"
+        { cat /etc/passwd 2>/dev/null
+          echo "${SPARK_USER:-spark}:x:$(id -u):$(id -g):Spark:${HOME}:/bin/false"
+        } >"${HOME}/.nss/passwd"
+        cat /etc/group >"${HOME}/.nss/group" 2>/dev/null || :
+        export NSS_WRAPPER_PASSWD="${HOME}/.nss/passwd" NSS_WRAPPER_GROUP="${HOME}/.nss/group"
+        export LD_PRELOAD="${NSS_LIB}${LD_PRELOAD:+ ${LD_PRELOAD}}"
+    else
+        echo "entrypoint: warning: UID $(id -u) has no passwd entry and nss_wrapper is" \
+             "missing: Spark executors may fail to log in (install libnss-wrapper)" >&2
+    fi
+fi
 if ! SPARK_USER="${SPARK_USER:-$(id -un 2>/dev/null)}" || [ -z "${SPARK_USER}" ]; then
     SPARK_USER=spark
 fi
 export SPARK_USER
 export HADOOP_USER_NAME="${HADOOP_USER_NAME:-${SPARK_USER}}"
+# Java takes user.home from the passwd entry, not $HOME ("?" without an entry: every driver
+# FAILED with "basedir must be absolute: ?/.ivy2.5.2/local"; with one, Ivy writes outside
+# $HOME). JAVA_TOOL_OPTIONS reaches every JVM of the pod: the daemon, its drivers, executors.
+case " ${JAVA_TOOL_OPTIONS:-} " in
+    *" -Duser.home="*) ;;
+    *) export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:+${JAVA_TOOL_OPTIONS} }-Duser.home=${HOME}" ;;
+esac
 export SPARK_SCALA_VERSION="${SPARK_SCALA_VERSION:-2.13}"
 export SPARK_JOBS_DIR="${SPARK_JOBS_DIR:-/opt/spark-jobs}"
 
@@ -153,7 +182,8 @@ esac
 # --- JVM flags ---
 java_version() {
     local java real release
-    if [ -n "${JAVA_HOME:-}" ]; then java="${JAVA_HOME}/bin/java"; else java="$(command -v java)"; fi
+    java="${JAVA_HOME:+${JAVA_HOME}/bin/java}"
+    java="${java:-$(command -v java || true)}"
     [ -n "${java}" ] || die "no java: install a JRE 17 or set JAVA_HOME"
     real="$(readlink -f "${java}")"
     release="$(dirname "$(dirname "${real}")")/release"

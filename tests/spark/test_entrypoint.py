@@ -22,7 +22,8 @@ RECORDER = """#!/usr/bin/env bash
 # Records what the entrypoint runs, then behaves like a JVM that writes its CDS archive at exit.
 /usr/bin/python3 - "$@" <<'PY'
 import json, os, sys
-keys = [k for k in os.environ if k.startswith(("SPARK_", "HADOOP_")) or k in ("HOME", "POD_IP")]
+keys = [k for k in os.environ
+        if k.startswith(("SPARK_", "HADOOP_")) or k in ("HOME", "POD_IP", "JAVA_TOOL_OPTIONS")]
 json.dump({"argv": sys.argv[1:], "env": {k: os.environ[k] for k in keys}},
           open(os.environ["RECORD"], "w"))
 PY
@@ -190,6 +191,8 @@ def test_arbitrary_uid_without_passwd_entry_and_without_home(fake_home) -> None:
         home_dir = scratch / "spark-home-1000660000"
         assert rec["env"]["HOME"] == str(home_dir)
         assert rec["env"]["SPARK_USER"] == "spark"        # `id -un` has no name for this UID
+        # Java would say user.home="?" (no passwd entry); drivers' Ivy setup needs a real one.
+        assert rec["env"]["JAVA_TOOL_OPTIONS"] == f"-Duser.home={home_dir}"
         assert (home_dir / "cds").is_dir()
         assert list((home_dir / "cds").glob("master-*.jsa"))
         owners = {p.stat().st_uid for p in home_dir.rglob("*")}

@@ -50,10 +50,11 @@ def _check(name: str, value: Any, spec: dict[str, Any]) -> Any:
         if not isinstance(value, bool):
             raise ParameterError(f"parameter '{name}' must be true or false, got {value!r}")
     if kind in ("integer", "number"):
-        if "minimum" in spec and value < spec["minimum"]:
-            raise ParameterError(f"parameter '{name}'={value} is below the minimum {spec['minimum']}")
-        if "maximum" in spec and value > spec["maximum"]:
-            raise ParameterError(f"parameter '{name}'={value} is above the maximum {spec['maximum']}")
+        low, high = spec.get("minimum"), spec.get("maximum")
+        if low is not None and value < low:
+            raise ParameterError(f"parameter '{name}'={value} is below the minimum {low}")
+        if high is not None and value > high:
+            raise ParameterError(f"parameter '{name}'={value} is above the maximum {high}")
     return value
 
 
