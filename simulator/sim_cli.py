@@ -9,6 +9,7 @@ import argparse
 import json
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from simulator import render as rendering
@@ -70,28 +71,25 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_scale(args: argparse.Namespace) -> int:
+def _reconcile(run_id: str, change: Callable[[Stack], Any]) -> int:
+    """Load a run, apply a change that re-renders and reconciles, report what moved."""
     try:
-        stack = Stack.load(args.run_id)
-        result = stack.scale(args.what, args.replicas)
+        stack = Stack.load(run_id)
+        result = change(stack)
     except _ERRORS as exc:
         return _err(str(exc))
     report.summary(stack, sys.stderr)
     print(json.dumps({"started": result.started, "stopped": result.stopped,
                       "kept": result.kept}))
     return 0
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    return _reconcile(args.run_id, lambda stack: stack.scale(args.what, args.replicas))
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
-    try:
-        stack = Stack.load(args.run_id)
-        result = stack.upgrade(args.set_values)
-    except _ERRORS as exc:
-        return _err(str(exc))
-    report.summary(stack, sys.stderr)
-    print(json.dumps({"started": result.started, "stopped": result.stopped,
-                      "kept": result.kept}))
-    return 0
+    return _reconcile(args.run_id, lambda stack: stack.upgrade(args.set_values))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
