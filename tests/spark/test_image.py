@@ -83,6 +83,7 @@ def docker_spark() -> Iterator[DockerSpark]:
                                          f"spark-stack-test-worker-{run_id}")
     try:
         docker("network", "create", "--internal", env.network)
+        began = time.monotonic()
         docker("run", "-d", "--name", env.master, "--network", env.network,
                "--network-alias", "spark-master", *LOCKED_DOWN,
                "-e", "SPARK_DAEMON_MEMORY=512m", env.image, "master")
@@ -92,6 +93,8 @@ def docker_spark() -> Iterator[DockerSpark]:
                "-e", "SPARK_WORKER_MEMORY=1g", "-e", "SPARK_DAEMON_MEMORY=512m",
                env.image, "worker")
         env.wait(lambda s: s.get("aliveworkers") == 1, "the worker registered")
+        print(f"[docker] master + worker ALIVE {time.monotonic() - began:.1f} s after "
+              f"'docker run' of the master", flush=True)
         yield env
     finally:
         for name in (env.worker, env.master):
@@ -120,6 +123,16 @@ def test_containers_run_locked_down_as_an_arbitrary_uid(docker_spark: DockerSpar
         assert "entrypoint: starting Spark" in logs
 
 
+def test_daemons_use_the_archives_baked_into_the_image(docker_spark: DockerSpark) -> None:
+    for name, role in ((docker_spark.master, "master"), (docker_spark.worker, "worker")):
+        logs = docker("logs", name).stdout
+        assert f"cds=using /opt/spark-stack/cds/{role}-4.3.0-" in logs, logs[:2000]
+        # ...and the JVM really mapped it (a mismatched archive is silently ignored).
+        maps = docker("exec", name, "sh", "-c",
+                      "cat /proc/$(pgrep -x java | head -1)/maps").stdout
+        assert f"/opt/spark-stack/cds/{role}-4.3.0-" in maps
+
+
 def test_image_metadata(docker_spark: DockerSpark) -> None:
     config = json.loads(docker("image", "inspect", docker_spark.image).stdout)[0]["Config"]
     assert config["User"] == "185:0"
@@ -127,6 +140,7 @@ def test_image_metadata(docker_spark: DockerSpark) -> None:
     assert config["Entrypoint"][-1] == "/opt/spark-stack/entrypoint.sh"
     env = dict(item.split("=", 1) for item in config["Env"])
     assert env["SPARK_HOME"] == "/opt/spark" and env["SPARK_JOBS_DIR"] == "/opt/spark-jobs"
+    assert env["SPARK_CDS_DIR"] == "/opt/spark-stack/cds"
     listing = docker("run", "--rm", "--entrypoint", "ls", docker_spark.image,
                      "/opt/spark-jobs").stdout.split()
     assert "catalog.json" in listing and "pi.py" in listing
