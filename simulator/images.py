@@ -195,10 +195,23 @@ def build_image(name: str, version: str | None = None) -> BuiltImage:
 
 
 def main() -> None:
-    """``python -m simulator.images [name...]``: build the named images (default: all)."""
-    import sys
+    """``python -m simulator.images [--ensure-docker] [name...]``: build the named images
+    (default: all), or with ``--ensure-docker`` only make an engine answer (install, start)."""
+    import argparse
 
-    for name in sys.argv[1:] or list(IMAGE_SPECS):
+    parser = argparse.ArgumentParser(prog="python -m simulator.images", description=main.__doc__)
+    parser.add_argument("--ensure-docker", action="store_true",
+                        help="install and start a Docker engine if none answers, then exit")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"images to build: {', '.join(sorted(IMAGE_SPECS))}")
+    args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(IMAGE_SPECS))
+    if unknown:
+        parser.error(f"unknown image(s) {unknown}: choose from {sorted(IMAGE_SPECS)}")
+    if args.ensure_docker:
+        ensure_docker()
+        return
+    for name in args.names or list(IMAGE_SPECS):
         build_image(name)
 
 
