@@ -105,3 +105,11 @@ def test_cli_render_prints_manifests_and_refuses_bad_values() -> None:
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert bad.returncode == 1 and bad.stdout == ""
     assert "worker/replicas" in bad.stderr
+
+
+def test_notes_point_at_the_api_paths_that_exist() -> None:
+    from spark_api.routers import jobs  # the route prefix is the API's own, not a copy
+
+    notes = render(DEPLOY, release="full-stack").notes
+    assert "/v1/jobs" in notes and jobs.router.prefix == "/v1/jobs"
+    assert "jobs:submit" in notes
