@@ -15,7 +15,7 @@ from typing import Any
 from simulator import render as rendering
 from simulator import report
 from simulator.run import RunError
-from simulator.scenarios import ScenarioError, load
+from simulator.scenarios import Scenario, ScenarioError, load
 from simulator.stack import BACKENDS, Stack, status
 from simulator.topology import TopologyError
 
@@ -47,12 +47,17 @@ def _up_payload(stack: Stack) -> dict[str, Any]:
     return out
 
 
-def cmd_up(args: argparse.Namespace) -> int:
+def _new_stack(args: argparse.Namespace) -> tuple[Scenario, Stack]:
+    """The scenario named on the command line and a (not yet started) stack for it."""
     if args.backend != "process":
-        return _err(f"--backend {args.backend} is not implemented yet; use --backend process")
+        raise RunError(f"--backend {args.backend} is not implemented yet; use --backend process")
+    scenario = load(args.scenario)
+    return scenario, Stack.create(scenario, args.set_values, args.backend)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
     try:
-        scenario = load(args.scenario)
-        stack = Stack.create(scenario, args.set_values, args.backend)
+        _, stack = _new_stack(args)
     except _ERRORS as exc:
         return _err(str(exc))
     _sigterm_as_interrupt()
@@ -117,11 +122,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """up + every expectation + down (down also on failure and Ctrl-C); non-zero on any failure."""
-    if args.backend != "process":
-        return _err(f"--backend {args.backend} is not implemented yet; use --backend process")
     try:
-        scenario = load(args.scenario)
-        stack = Stack.create(scenario, args.set_values, args.backend)
+        scenario, stack = _new_stack(args)
     except _ERRORS as exc:
         return _err(str(exc))
     from simulator.check import evaluate
