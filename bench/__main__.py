@@ -4,7 +4,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = {"render": "bench.render_bench", "api": "bench.api_bench", "sim": "bench.sim_bench"}
+BENCHES = {"render": "bench.render_bench", "api": "bench.api_bench", "sim": "bench.sim_bench",
+           "jobcds": "bench.job_cds_bench"}
 
 
 def main(argv: list[str]) -> int:

@@ -29,7 +29,13 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
     ``work_dirs`` (drivers' stdout is ``<work dir>/<driver id>/stdout``), ``log_paths``,
     ``master_ip``, ``status()``. Every process is stopped by process group at the end.
     """
-    cluster = LocalSparkCluster(ClusterConfig(base_dir=tmp_path_factory.mktemp("spark")))
+    config = ClusterConfig(base_dir=tmp_path_factory.mktemp("spark"))
+    # The machine's AppCDS archives (master, worker, drivers+executors) exist before the cluster
+    # starts, as in the image: made once per machine by make-cds.sh, a no-op afterwards.
+    from simulator.backends.cds_warmup import ensure_archives
+    from spark.cluster import spark_home
+    ensure_archives(config.cds_dir, str(spark_home()), lambda line: print(line, flush=True))
+    cluster = LocalSparkCluster(config)
     try:
         yield cluster.start()
     finally:

@@ -17,7 +17,17 @@
 # at once never write the same file and nobody ever maps a half-written archive. Only that first
 # run keeps this shell alive as a thin supervisor (it forwards SIGTERM/SIGINT and does the rename);
 # every other run execs the JVM directly.
+#
+# Drivers and executors (worker role): the worker starts them with a plain `java` and its own
+# environment, so the entrypoint adds -XX:SharedArchiveFile=<SPARK_CDS_DIR>/job-*.jsa to the
+# JAVA_TOOL_OPTIONS they inherit (the worker's own archive, on its command line, wins for the
+# worker). That archive is never made here: make-cds.sh records it from a real warm-up job at
+# image build, or once per machine on the process backend. The job API sets no path: a missing
+# or mismatched archive only means a JVM without CDS (warning on stderr, never on stdout).
+# Measured: pi submit -> FINISHED ~12 s -> ~8 s (bench/results/job_cds.json).
 set -euo pipefail
+# shellcheck source=jvm-cds.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/jvm-cds.sh"   # archive names, versions
 
 usage() {
     echo "usage: $(basename "$0") master|worker" >&2
@@ -112,7 +122,7 @@ SPARK_CDS_DIR="${SPARK_CDS_DIR:-${HOME}/cds}"
 # the classpath it was made with), so by default it lives next to the archives.
 if [ -z "${SPARK_CONF_DIR:-}" ]; then
     if [ "${FAST_START}" = true ]; then
-        SPARK_CONF_DIR="${SPARK_CDS_DIR}/empty-conf"
+        SPARK_CONF_DIR="$(default_conf_dir)"
     else
         SPARK_CONF_DIR="${HOME}/empty-conf"
     fi
@@ -180,39 +190,13 @@ case "${ROLE}" in
 esac
 
 # --- JVM flags ---
-java_version() {
-    local java real release
-    java="${JAVA_HOME:+${JAVA_HOME}/bin/java}"
-    java="${java:-$(command -v java || true)}"
-    [ -n "${java}" ] || die "no java: install a JRE 17 or set JAVA_HOME"
-    real="$(readlink -f "${java}")"
-    release="$(dirname "$(dirname "${real}")")/release"
-    if [ -r "${release}" ] && grep -q '^JAVA_VERSION=' "${release}"; then
-        sed -n 's/^JAVA_VERSION="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "${release}"
-    else
-        "${java}" -version 2>&1 | sed -n '1s/.*version "\([^"]*\)".*/\1/p'
-    fi
-}
-
-spark_version() {
-    local jar
-    for jar in "${SPARK_HOME}"/jars/spark-core_*.jar; do
-        [ -e "${jar}" ] || break
-        jar="${jar##*/spark-core_}"   # 2.13-4.3.0.jar
-        jar="${jar#*-}"               # 4.3.0.jar
-        echo "${jar%.jar}"
-        return
-    done
-    echo unknown
-}
-
 JVM_OPTS="${SPARK_DAEMON_JAVA_OPTS:-}"
 CDS_NOTE="off"
 ARCHIVE=""
 ARCHIVE_TMP=""
 if [ "${FAST_START}" = true ]; then
     JVM_OPTS="${JVM_OPTS} -XX:TieredStopAtLevel=1"
-    ARCHIVE="${SPARK_CDS_DIR}/${ROLE}-$(spark_version)-$(java_version).jsa"
+    ARCHIVE="$(daemon_archive "${ROLE}")"
     if [ -s "${ARCHIVE}" ]; then
         JVM_OPTS="${JVM_OPTS} -XX:SharedArchiveFile=${ARCHIVE}"
         CDS_NOTE="using ${ARCHIVE}"
@@ -227,8 +211,45 @@ if [ "${FAST_START}" = true ]; then
 fi
 export SPARK_DAEMON_JAVA_OPTS="${JVM_OPTS# }"
 
+# Drivers and executors: the worker launches them with a plain `java` and the environment it
+# inherited, so an archive named in JAVA_TOOL_OPTIONS reaches both without the job API knowing any
+# worker path (the worker's own -XX:SharedArchiveFile on its command line wins over it). Only
+# while the worker maps its own archive: a -XX:ArchiveClassesAtExit run must not see another.
+# CDS warnings go to stderr: the JVM prints them on stdout by default, which is the job's output
+# for a driver and the command channel for spark-class's launcher (which therefore keeps the
+# JDK's default archive through SPARK_LAUNCHER_OPTS instead of a mismatched job archive).
+JOB_CDS_NOTE="off"
+if [ "${ROLE}" = worker ] && [ "${FAST_START}" = true ]; then
+    JOB_ARCHIVE="$(job_archive)"
+    if [ ! -s "${JOB_ARCHIVE}" ]; then
+        JOB_CDS_NOTE="none (no ${JOB_ARCHIVE}: make-cds.sh makes it with a warm-up job)"
+    elif [ -n "${ARCHIVE_TMP}" ] || [ ! -s "${ARCHIVE}" ]; then
+        JOB_CDS_NOTE="not this run (the worker records its own archive)"
+    else
+        JOB_CDS_NOTE=use
+        case " ${JAVA_TOOL_OPTIONS:-} " in
+            *" -XX:SharedArchiveFile="*) JOB_CDS_NOTE="off (JAVA_TOOL_OPTIONS names an archive)" ;;
+        esac
+        case "${JOB_ARCHIVE}" in
+            *[[:space:]]*) JOB_CDS_NOTE="off (whitespace in ${JOB_ARCHIVE})" ;;
+        esac
+    fi
+    if [ "${JOB_CDS_NOTE}" = use ]; then
+        JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -XX:SharedArchiveFile=${JOB_ARCHIVE}"
+        JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS} -Xlog:cds*=off -Xlog:cds*=warning:stderr"
+        export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS# }"
+        JDK_ARCHIVE="$(jdk_default_archive)"
+        if [ -n "${JDK_ARCHIVE}" ]; then
+            SPARK_LAUNCHER_OPTS="${SPARK_LAUNCHER_OPTS:-} -XX:SharedArchiveFile=${JDK_ARCHIVE}"
+            export SPARK_LAUNCHER_OPTS="${SPARK_LAUNCHER_OPTS# }"
+        fi
+        JOB_CDS_NOTE="using ${JOB_ARCHIVE}"
+    fi
+fi
+
 echo "entrypoint: starting Spark ${SUMMARY} host=${POD_IP}" \
      "daemon-memory=${SPARK_DAEMON_MEMORY} fast-start=${FAST_START} cds=${CDS_NOTE}" \
+     "job-cds=${JOB_CDS_NOTE}" \
      "spark-home=${SPARK_HOME} home=${HOME}"
 
 if [ -z "${ARCHIVE_TMP}" ]; then

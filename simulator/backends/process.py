@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simulator.backends import procs
+from simulator.backends.cds_warmup import ensure_archives
 from simulator.backends.procs import ProcRecord
 from simulator.run import REPO, RunState
 from simulator.topology import Container, Service, Topology, Workload, resolve_hosts
@@ -158,7 +159,12 @@ class ProcessBackend:
             self.state.ip(f"pod/{pod}")
         addresses = self._service_addresses(topology, result.notes)
         self.state.save()
-        # 3. start missing pods wave by wave (a wave waits for what it references)
+        # 3. start missing pods wave by wave (a wave waits for what it references); first the
+        # machine's AppCDS archives (once per machine: make-cds.sh, as the image build does)
+        if any(image_kind(w.main) == "spark-job"
+               and any(p not in self.state.pods for p in w.pod_names())
+               for w in topology.workloads):
+            ensure_archives(CDS_CACHE, spark_home(), self.progress)
         for wave in topology.start_order():
             pending = []
             for w in wave:
@@ -461,6 +467,8 @@ class ProcessBackend:
                      ready: Callable[[], tuple[bool, str]], timeout: float = 60.0) -> ProcRecord:
         """Start a process outside the release (mock OAuth, an external Spark master)."""
         log = self.state.dir / "pods" / f"{name}.log"
+        if str(SPARK_ENTRYPOINT) in argv:
+            ensure_archives(CDS_CACHE, spark_home(), self.progress)
         full_env = {k: os.environ[k] for k in _HOST_ENV if k in os.environ}
         full_env.update(env)
         rec, popen = procs.launch(name, argv, full_env, log, cwd=self.state.dir)

@@ -237,3 +237,61 @@ def _jvm_of(pid: int) -> int:
                 return candidate.pid
         time.sleep(0.2)
     raise AssertionError(f"no java process under {pid}")
+
+
+def _archive_names(env: dict[str, str]) -> tuple[Path, Path]:
+    """(worker archive, job archive) as images/spark-job/jvm-cds.sh names them for ``env``."""
+    lib = ENTRYPOINT.parent / "jvm-cds.sh"
+    out = subprocess.run(["bash", "-c", f'. "{lib}"; daemon_archive worker; job_archive'],
+                         env={"PATH": os.environ["PATH"], **env}, capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    return Path(out[0]), Path(out[1])
+
+
+def test_worker_hands_the_job_archive_to_drivers_and_executors(tmp_path, fake_home) -> None:
+    """Both archives present: the worker maps its own, its children get the job archive."""
+    env = base_env(tmp_path, fake_home, SPARK_MASTER_URL="spark://127.31.32.1:7077")
+    worker_archive, job_archive = _archive_names(env)
+    assert job_archive.parent == tmp_path / "cds" and job_archive.name.startswith("job-4.3.0-")
+    worker_archive.parent.mkdir(parents=True)
+    worker_archive.write_text("archive")
+    job_archive.write_text("archive")
+    result = run(env, "worker")
+    assert result.returncode == 0, result.stderr
+    assert f"job-cds=using {job_archive}" in result.stdout
+    rec = recorded(tmp_path / "record.json")
+    # The worker's own archive is on its command line (it beats JAVA_TOOL_OPTIONS) ...
+    assert f"-XX:SharedArchiveFile={worker_archive}" in rec["env"]["SPARK_DAEMON_JAVA_OPTS"]
+    # ... and its drivers and executors inherit the job archive, CDS warnings kept off stdout.
+    tool = rec["env"]["JAVA_TOOL_OPTIONS"].split()
+    assert tool[0] == f"-Duser.home={tmp_path / 'home'}"
+    assert f"-XX:SharedArchiveFile={job_archive}" in tool
+    assert tool[-2:] == ["-Xlog:cds*=off", "-Xlog:cds*=warning:stderr"]
+    # spark-class's launcher prints the command on stdout: it must not map the job archive.
+    launcher = rec["env"].get("SPARK_LAUNCHER_OPTS", "")
+    assert str(job_archive) not in launcher
+    assert launcher == "" or launcher.endswith("/lib/server/classes.jsa")
+    # A different Spark install (another classpath) gets another archive name.
+    other = dict(env, SPARK_HOME=str(tmp_path / "other-spark"))
+    assert _archive_names(other)[1] != job_archive
+
+
+@pytest.mark.parametrize("worker_archive_present", [False, True])
+def test_job_archive_is_not_handed_out_when_it_cannot_be_used(tmp_path, fake_home,
+                                                              worker_archive_present) -> None:
+    """A recording worker run, or no job archive at all: children get no archive flag."""
+    env = base_env(tmp_path, fake_home, SPARK_MASTER_URL="spark://127.31.32.1:7077")
+    worker_archive, job_archive = _archive_names(env)
+    worker_archive.parent.mkdir(parents=True)
+    if worker_archive_present:
+        worker_archive.write_text("archive")   # but no job archive: nothing to hand out
+        expected = "job-cds=none"
+    else:
+        job_archive.write_text("archive")      # the worker records its own: no second archive
+        expected = "job-cds=not this run"
+    result = run(env, "worker")
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+    rec = recorded(tmp_path / "record.json")
+    assert "SharedArchiveFile" not in rec["env"]["JAVA_TOOL_OPTIONS"]
+    assert "SPARK_LAUNCHER_OPTS" not in rec["env"]
