@@ -3,11 +3,11 @@
 # One place for the names, so the build-time/warm-up step (make-cds.sh) writes exactly the files
 # the entrypoint later maps. An archive is only valid for one Java build, one Spark build and one
 # classpath, so all three are in the name:
-#   <role>-<spark>-<java>.jsa              master / worker daemons (classpath: spark-class's)
-#   job-<spark>-<java>-<cp hash>.jsa       drivers AND executors the worker launches; their
-#                                          classpath is "<SPARK_CONF_DIR>/:<SPARK_HOME>/jars/..."
-#                                          (the worker builds it), hence the hash of both paths:
-#                                          two Spark installs sharing one cache never collide.
+#   <role>-<spark>-<java>-<cp hash>.jsa    master / worker daemons (classpath: spark-class's)
+#   job-<spark>-<java>-<cp hash>.jsa       drivers AND executors the worker launches
+# Every one of these classpaths is "<SPARK_CONF_DIR>/:<SPARK_HOME>/jars/...", hence the hash of
+# both paths: two Spark installs sharing one cache (two checkouts, two tox envs) never map each
+# other's archives and silently lose CDS.
 # Needs SPARK_HOME and SPARK_CDS_DIR set; defines functions only.
 
 java_version() {
@@ -53,13 +53,15 @@ default_conf_dir() {
     echo "${SPARK_CDS_DIR}/empty-conf"
 }
 
+classpath_hash() {  # of the two paths every Spark JVM's classpath is made of
+    printf '%s\n%s\n' "${SPARK_CONF_DIR:-$(default_conf_dir)}" "${SPARK_HOME}" \
+        | sha256sum | cut -c1-12
+}
+
 daemon_archive() {  # daemon_archive ROLE
-    echo "${SPARK_CDS_DIR}/$1-$(spark_version)-$(java_version).jsa"
+    echo "${SPARK_CDS_DIR}/$1-$(spark_version)-$(java_version)-$(classpath_hash).jsa"
 }
 
 job_archive() {  # needs SPARK_CONF_DIR (the worker's, which its drivers and executors inherit)
-    local hash
-    hash="$(printf '%s\n%s\n' "${SPARK_CONF_DIR:-$(default_conf_dir)}" "${SPARK_HOME}" \
-        | sha256sum | cut -c1-12)"
-    echo "${SPARK_CDS_DIR}/job-$(spark_version)-$(java_version)-${hash}.jsa"
+    echo "${SPARK_CDS_DIR}/job-$(spark_version)-$(java_version)-$(classpath_hash).jsa"
 }
