@@ -25,6 +25,7 @@ from simulator import topology
 from simulator.backends.process import (ProcessBackend, ReconcileResult, image_kind,
                                         service_of, spark_env, SPARK_ENTRYPOINT)
 from simulator.run import REPO, RunError, RunState, new_run_id, subnet_for, runs_root
+from simulator.waiting import wait_for
 
 OAUTH_PORT = 9000
 AUDIENCE = "spark-stack-api"
@@ -217,21 +218,18 @@ class Stack:
             return json.loads(resp.read())
 
     def wait_alive_workers(self, expected: int, timeout: float = 90.0) -> int:
-        t0 = time.monotonic()
         self.progress(f"waiting for {expected} ALIVE worker(s) at {self.master_ui()}/json/")
-        seen = None
-        while True:
-            try:
-                seen = self.master_json().get("aliveworkers")
-            except OSError as exc:
-                seen = f"unreachable ({exc})"
-            if seen == expected:
-                self.progress(f"{expected} worker(s) ALIVE after {time.monotonic() - t0:.1f}s")
-                return expected
-            if time.monotonic() - t0 > timeout:
-                raise RunError(f"expected {expected} ALIVE workers, the master says {seen} after "
-                               f"{timeout:.0f}s; worker logs: {self.state.dir / 'pods'}")
-            time.sleep(0.25)
+
+        def probe() -> tuple[bool, str]:
+            seen = self.master_json().get("aliveworkers")
+            return seen == expected, f"the master says {seen}"
+
+        waited = wait_for(probe, timeout)
+        if not waited.ok:
+            raise RunError(f"expected {expected} ALIVE workers, {waited.last} after "
+                           f"{timeout:.0f}s; worker logs: {self.state.dir / 'pods'}")
+        self.progress(f"{expected} worker(s) ALIVE after {waited.seconds:.1f}s")
+        return expected
 
     def _set_outputs(self, topo: topology.Topology) -> None:
         out = self.state.outputs

@@ -36,6 +36,7 @@ from simulator.backends.cds_warmup import ensure_archives
 from simulator.backends.procs import ProcRecord
 from simulator.run import REPO, RunState
 from simulator.topology import Container, Service, Topology, Workload, resolve_hosts
+from simulator.waiting import wait_for
 
 SPARK_ENTRYPOINT = REPO / "images" / "spark-job" / "entrypoint.sh"
 SPARK_JOBS = REPO / "images" / "spark-job" / "jobs"
@@ -476,23 +477,19 @@ class ProcessBackend:
         self.state.extras[name] = {"proc": rec.to_json(), "log": str(log)}
         self.state.save()
         self.progress(f"started {name} (outside the release), pid {rec.pid}; waiting until ready")
-        t0 = time.monotonic()
-        what = "not probed yet"
-        while True:
+
+        def probe() -> tuple[bool, str]:
             if popen.poll() is not None:
-                raise ReadinessError(f"{name} exited (code {popen.returncode}); last probe: "
-                                     f"{what}\n--- {log} ---\n{procs.tail(log)}")
-            try:
-                ok, what = ready()
-            except (OSError, ValueError) as exc:
-                ok, what = False, f"{type(exc).__name__}: {exc}"
-            if ok:
-                self.progress(f"ready: {name} after {time.monotonic() - t0:.1f}s ({what})")
-                return rec
-            if time.monotonic() - t0 > timeout:
-                raise ReadinessError(f"{name} not ready after {timeout:.0f}s; last probe: "
-                                     f"{what}\n--- {log} ---\n{procs.tail(log)}")
-            time.sleep(0.25)
+                raise ReadinessError(f"{name} exited (code {popen.returncode}) before it was "
+                                     f"ready\n--- {log} ---\n{procs.tail(log)}")
+            return ready()
+
+        waited = wait_for(probe, timeout)
+        if not waited.ok:
+            raise ReadinessError(f"{name} not ready after {timeout:.0f}s; last probe: "
+                                 f"{waited.last}\n--- {log} ---\n{procs.tail(log)}")
+        self.progress(f"ready: {name} after {waited.seconds:.1f}s ({waited.last})")
+        return rec
 
     def stop_extra(self, name: str) -> None:
         extra = self.state.extras.pop(name, None)
