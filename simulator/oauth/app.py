@@ -31,6 +31,10 @@ class OAuthSettings:
     token_lifetime: int = 300
     rotation_grace: float | None = None  # default: one token lifetime
     enable_test_mint: bool = False
+    # Like the Kubernetes API server: discovery and JWKS only for callers bearing this token.
+    discovery_token: str | None = None
+    # Like the API server too: a JWKS on another host (its advertise address), not the issuer's.
+    jwks_uri: str | None = None
 
 
 def _oauth_error(status: int, error: str, description: str,
@@ -53,10 +57,23 @@ def build_app(settings: OAuthSettings, keys: KeyRing) -> Starlette:
                 "iat": now, "nbf": now, "exp": now + settings.token_lifetime,
                 "scope": " ".join(scopes), "client_id": subject, "jti": uuid.uuid4().hex}
 
-    async def discovery(_: Request) -> JSONResponse:
+    def refused(request: Request) -> JSONResponse | None:
+        """401 unless the caller shows the discovery token (when one is configured)."""
+        if settings.discovery_token is None:
+            return None
+        sent = request.headers.get("authorization", "")
+        if hmac.compare_digest(sent.encode(), f"Bearer {settings.discovery_token}".encode()):
+            return None
+        log.info("discovery/JWKS refused: no or wrong bearer token")
+        return JSONResponse({"kind": "Status", "status": "Failure", "reason": "Unauthorized",
+                             "code": 401}, status_code=401)
+
+    async def discovery(request: Request) -> JSONResponse:
+        if (denied := refused(request)) is not None:
+            return denied
         base = settings.issuer.rstrip("/")
         return JSONResponse({
-            "issuer": settings.issuer, "jwks_uri": f"{base}/jwks",
+            "issuer": settings.issuer, "jwks_uri": settings.jwks_uri or f"{base}/jwks",
             "token_endpoint": f"{base}/token", "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic",
                                                       "client_secret_post"],
@@ -65,7 +82,9 @@ def build_app(settings: OAuthSettings, keys: KeyRing) -> Starlette:
             "response_types_supported": ["token"], "subject_types_supported": ["public"],
         })
 
-    async def jwks(_: Request) -> JSONResponse:
+    async def jwks(request: Request) -> JSONResponse:
+        if (denied := refused(request)) is not None:
+            return denied
         return JSONResponse(keys.jwks(), headers={"Cache-Control": "max-age=60"})
 
     def authenticate(request: Request, form: dict[str, str]

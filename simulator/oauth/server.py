@@ -32,22 +32,38 @@ class MockOAuthServer:
                  clients: Mapping[str, Any] | list | None = None,
                  audience: str = "spark-api", token_lifetime: int = 300,
                  rotation_grace: float | None = None, enable_test_mint: bool = False,
-                 issuer: str | None = None) -> None:
+                 issuer: str | None = None, tls: tuple[str, str] | None = None,
+                 discovery_token: str | None = None, jwks_uri: str | None = None) -> None:
+        """``tls``: (certfile, keyfile) to serve https; ``discovery_token``: require it as a
+        bearer token on discovery and JWKS; ``jwks_uri``: name another JWKS URL in discovery
+        (the last two mimic the Kubernetes API server as a ServiceAccount token issuer)."""
         self.host, self.port = host, port
         self.clients: dict[str, ClientConfig] = parse_clients(clients or {})
         self.audience, self.token_lifetime = audience, token_lifetime
         self.rotation_grace, self.enable_test_mint = rotation_grace, enable_test_mint
         self._issuer_override = issuer
+        self.tls, self.jwks_uri = tls, jwks_uri
+        self._discovery_token = discovery_token
+        self._settings: OAuthSettings | None = None
         self.keys = KeyRing()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.running: RunningOAuth | None = None
 
     def app(self, issuer: str):
-        return build_app(OAuthSettings(issuer=issuer, audience=self.audience,
+        self._settings = OAuthSettings(issuer=issuer, audience=self.audience,
                                        clients=self.clients, token_lifetime=self.token_lifetime,
                                        rotation_grace=self.rotation_grace,
-                                       enable_test_mint=self.enable_test_mint), self.keys)
+                                       enable_test_mint=self.enable_test_mint,
+                                       discovery_token=self._discovery_token,
+                                       jwks_uri=self.jwks_uri)
+        return build_app(self._settings, self.keys)
+
+    def set_discovery_token(self, token: str | None) -> None:
+        """Accept another discovery token from now on (as after the kubelet rotated it)."""
+        self._discovery_token = token
+        if self._settings is not None:
+            self._settings.discovery_token = token
 
     def start(self, timeout: float = 20.0) -> RunningOAuth:
         import socket
@@ -57,9 +73,11 @@ class MockOAuthServer:
             with socket.socket() as probe:
                 probe.bind((self.host, 0))
                 port = probe.getsockname()[1]
-        issuer = self._issuer_override or f"http://{self.host}:{port}"
+        scheme = "https" if self.tls else "http"
+        issuer = self._issuer_override or f"{scheme}://{self.host}:{port}"
+        tls = {"ssl_certfile": self.tls[0], "ssl_keyfile": self.tls[1]} if self.tls else {}
         config = uvicorn.Config(self.app(issuer), host=self.host, port=port,
-                                log_level="warning", access_log=False, lifespan="off")
+                                log_level="warning", access_log=False, lifespan="off", **tls)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="mock-oauth", daemon=True)
         self._thread.start()

@@ -4,7 +4,10 @@ oidc: the token's signature is checked against the JWKS found by discovery on th
 issuer (never a key or URL named by the token: ``jku``, ``jwk``, ``x5u`` are ignored), with an
 algorithm allow-list (RS256, ES256), then explicit claim checks (iss, aud, exp, nbf with a small
 leeway, scope). The JWKS is cached and refetched, at most once per ``refresh_interval``, when a
-token names an unknown ``kid`` (key rotation at the issuer).
+token names an unknown ``kid`` (key rotation at the issuer). Discovery and JWKS go through
+``IssuerAccess`` (issuer_access.py: CA file, and the discovery token only to the issuer's hosts).
+A token without a ``scope`` claim (a Kubernetes ServiceAccount token) gets the scopes
+``SPARK_API_OIDC_SUBJECT_SCOPES`` grants its subject (subject_scopes.py), else none.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .errors import ApiError
+from .issuer_access import IssuerAccess, TokenFileError
 from .settings import AuthMode
 
 log = logging.getLogger("spark_api.auth")
@@ -70,8 +74,10 @@ class OidcVerifier:
     """Validates bearer JWTs against one issuer's discovered JWKS."""
 
     def __init__(self, issuer: str, audience: str, client: httpx.AsyncClient,
-                 refresh_interval: float = 5.0) -> None:
+                 refresh_interval: float = 5.0, access: IssuerAccess | None = None) -> None:
         self.issuer, self.audience, self.client = issuer, audience, client
+        # Who may see the discovery token (issuer_access.py): none without a token file.
+        self.access = access or IssuerAccess(issuer)
         self.refresh_interval = refresh_interval
         self._jwks_uri: str | None = None
         self._keys: KeySet | None = None
@@ -88,7 +94,11 @@ class OidcVerifier:
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         try:
-            response = await self.client.get(url, timeout=5.0)
+            headers = self.access.headers(url, self._jwks_uri)
+        except TokenFileError as exc:
+            raise IssuerUnavailable(str(exc)) from None
+        try:
+            response = await self.client.get(url, headers=headers, timeout=5.0)
             response.raise_for_status()
             data = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -209,7 +219,10 @@ async def get_principal(request: Request) -> Principal:
         raise ApiError(503, "issuer_unavailable",
                        f"cannot validate tokens right now, the OIDC issuer is unreachable: {exc}",
                        headers={"Retry-After": "5"}) from None
-    scopes = frozenset(str(claims.get("scope", "")).split())
+    if "scope" in claims:  # the issuer said what this token may do: never widened
+        scopes = frozenset(str(claims["scope"]).split())
+    else:  # e.g. a Kubernetes ServiceAccount token: scopes by subject (subject_scopes.py)
+        scopes = state.subject_scopes.scopes_for(claims["sub"])
     return Principal(claims["sub"], scopes, via="oidc")
 
 

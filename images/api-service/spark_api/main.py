@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import AsyncIterator
 
 import httpx
@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from . import errors
 from .auth import OidcVerifier
 from .catalog import Catalog
+from .issuer_access import IssuerAccess
 from .limits import BodyLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .ownership import Ownership
@@ -28,11 +29,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(follow_redirects=False) as client:
+        async with AsyncExitStack() as stack:
+            client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
             app.state.master = SparkMaster(settings, client)
             if settings.auth_mode is AuthMode.OIDC:
+                access = IssuerAccess(settings.oidc_issuer or "", settings.oidc_ca_file,
+                                      settings.oidc_discovery_token_file)
+                # A client of its own: the issuer's CA, and the discovery token never goes
+                # through the client the Spark master calls use.
+                issuer_client = await stack.enter_async_context(access.client())
                 app.state.verifier = OidcVerifier(settings.oidc_issuer or "",
-                                                  settings.oidc_audience or "", client)
+                                                  settings.oidc_audience or "", issuer_client,
+                                                  access=access)
+                log.info("oidc: issuer %s, CA %s, discovery token %s, subject scopes for %d "
+                         "pattern(s)", settings.oidc_issuer,
+                         settings.oidc_ca_file or "system store",
+                         settings.oidc_discovery_token_file or "none",
+                         len(settings.oidc_subject_scopes))
             elif settings.auth_mode is AuthMode.DISABLED:
                 log.warning("!!! AUTHENTICATION IS DISABLED (SPARK_API_AUTH_MODE=disabled): "
                             "anyone who can reach %s:%s can submit and kill jobs. "
@@ -47,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Submit catalog jobs to a Spark standalone cluster, OAuth-protected.")
     app.state.settings = settings
     app.state.catalog = job_catalog
+    app.state.subject_scopes = settings.subject_scopes
     app.state.ownership = Ownership(settings.secret_bytes)
     app.state.metrics = metrics
     errors.install(app)

@@ -5,13 +5,18 @@ explicitly ``disabled``: the secret is what ties job ids to their owners.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import ssl
 from enum import Enum
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .subject_scopes import SubjectScopes
 
 PACKAGED_CATALOG = Path(__file__).resolve().parent / "catalog.json"
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "default", "xxx",
@@ -46,6 +51,13 @@ class Settings(BaseSettings):
     auth_mode: AuthMode = AuthMode.OIDC
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
+    # TLS trust for discovery/JWKS (alone, replacing the system store), e.g. the cluster CA.
+    oidc_ca_file: Path | None = None
+    # Sent as a bearer token on discovery/JWKS fetches, only to the issuer's hosts over https
+    # (issuer_access.py states the rule); read again on every fetch (the kubelet rotates it).
+    oidc_discovery_token_file: Path | None = None
+    # Scopes for tokens without a scope claim, by subject pattern (subject_scopes.py).
+    oidc_subject_scopes: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     owner_secret: SecretStr | None = None
     catalog_path: Path = PACKAGED_CATALOG
     jobs_dir: str = "/opt/spark-jobs"
@@ -62,6 +74,35 @@ class Settings(BaseSettings):
     def _spark_url(cls, value: str) -> str:
         if not re.match(r"^spark://[^/:\s]+(:\d+)?(,[^/:\s]+(:\d+)?)*$", value):
             raise ValueError(f"SPARK_API_MASTER_URL={value!r}: expected spark://host:7077")
+        return value
+
+    @field_validator("oidc_subject_scopes", mode="before")
+    @classmethod
+    def _subject_scopes(cls, value: Any) -> Any:
+        SubjectScopes.parse(value)  # raises naming the pattern and the fix
+        if isinstance(value, str):
+            return {} if not value.strip() else json.loads(value)
+        return value
+
+    @field_validator("oidc_ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        try:
+            ssl.create_default_context(cafile=str(value))
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"SPARK_API_OIDC_CA_FILE={str(value)!r} is not a readable PEM CA "
+                             f"bundle ({exc}): mount the CA there, e.g. the ServiceAccount "
+                             "ca.crt") from None
+        return value
+
+    @field_validator("oidc_discovery_token_file")
+    @classmethod
+    def _token_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"SPARK_API_OIDC_DISCOVERY_TOKEN_FILE={str(value)!r} is not a file: "
+                             "mount a ServiceAccount token there (projected volume) or unset it")
         return value
 
     @field_validator("max_driver_memory", "max_executor_memory")
@@ -86,7 +127,16 @@ class Settings(BaseSettings):
                        if not value]
             if missing:
                 raise ValueError(f"auth mode oidc needs {', '.join(missing)}")
+            if (self.oidc_discovery_token_file is not None
+                    and not (self.oidc_issuer or "").lower().startswith("https://")):
+                raise ValueError("SPARK_API_OIDC_DISCOVERY_TOKEN_FILE is only ever sent over "
+                                 f"https, but SPARK_API_OIDC_ISSUER={self.oidc_issuer!r} is not "
+                                 "https: unset the token file or use the issuer's https URL")
         return self
+
+    @property
+    def subject_scopes(self) -> SubjectScopes:
+        return SubjectScopes.parse(self.oidc_subject_scopes)
 
     @property
     def master_host(self) -> str:
