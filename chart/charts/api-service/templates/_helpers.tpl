@@ -153,3 +153,36 @@ range, and a fixed one would be refused: leave them out.
 {{- end }}
 {{- toYaml $ctx }}
 {{- end }}
+
+{{/*
+"true" when the API validates Kubernetes ServiceAccount tokens itself (oidc mode, issuer = the
+cluster's API server): the pod then mounts its own token and the cluster CA for discovery/JWKS.
+oauth.kubernetesIssuer "auto" recognises https://kubernetes.default[.svc[.<cluster domain>]].
+*/}}
+{{- define "api-service.kubernetesIssuer" -}}
+{{- $mode := toString .Values.oauth.kubernetesIssuer }}
+{{- $issuer := tpl .Values.oauth.issuerUrl . }}
+{{- if not (and .Values.oauth.enabled (eq .Values.oauth.mode "oidc")) }}false
+{{- else if eq $mode "false" }}false
+{{- else if eq $mode "true" }}
+{{- if not (hasPrefix "https://" $issuer) }}
+{{- fail (printf "api-service.oauth.kubernetesIssuer=true needs an https issuerUrl (the pod's token is never sent over plain http), got %q: use the API server's https issuer or set kubernetesIssuer=false" $issuer) }}
+{{- end }}true
+{{- else if regexMatch "^https://kubernetes\\.default(\\.svc(\\.[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?)?/?$" $issuer }}true
+{{- else }}false
+{{- end }}
+{{- end }}
+
+{{/* Where the projected ServiceAccount token and cluster CA are mounted (read-only). */}}
+{{- define "api-service.issuerAccessDir" -}}
+/var/run/secrets/spark-api/issuer
+{{- end }}
+
+{{/* oauth.subjectScopes as the JSON SPARK_API_OIDC_SUBJECT_SCOPES reads, keys through tpl. */}}
+{{- define "api-service.subjectScopes" -}}
+{{- $out := dict }}
+{{- range $pattern, $scopes := .Values.oauth.subjectScopes }}
+{{- $_ := set $out (tpl $pattern $) $scopes }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
