@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from simulator.topology import Probe
+from simulator.waiting import wait_for
 
 # exec probes: how to run a command in the pod (the backend knows: a local process or docker exec)
 Exec = Callable[[Sequence[str], float], int]
@@ -159,10 +160,10 @@ def wait_ready(pods: dict[str, PodWait], timeout: float, progress: Callable[[str
 
     t0 = time.monotonic()
     waiting = set(pods)
-    last_report = t0
     progress(f"waiting for {', '.join(sorted(waiting))} to be ready (startup and readiness "
              f"probes, up to {timeout:.0f}s)")
-    while waiting:
+
+    def probe() -> tuple[bool, str]:
         for name in sorted(waiting):
             pod = pods[name]
             gone = pod.exited()
@@ -173,26 +174,20 @@ def wait_ready(pods: dict[str, PodWait], timeout: float, progress: Callable[[str
                                      f"--- hint: the log above says why; {hint}")
             ok, what = pod.tracker.ready, pod.tracker.seen()
             if ok and pod.also is not None:
-                try:
-                    ok, what = pod.also()
-                except (OSError, ValueError) as exc:
-                    ok, what = False, f"{type(exc).__name__}: {exc}"
+                ok, what = pod.also()
             if ok:
                 waiting.discard(name)
                 on_ready(name)
                 progress(f"ready: {name} after {time.monotonic() - t0:.1f}s ({what})")
-        if not waiting:
-            return
-        elapsed = time.monotonic() - t0
-        if elapsed > timeout:
-            name = sorted(waiting)[0]
-            raise ReadinessError(
-                f"pod {name} not ready after {elapsed:.0f}s; the probes last saw: "
-                f"{pods[name].tracker.seen()}\n--- its last log lines ---\n"
-                f"{pods[name].log_tail()}\n--- hint: is the machine overloaded (JVMs on 2 "
-                f"cores)? Another run still up? {hint}")
-        if time.monotonic() - last_report > 5:
-            last_report = time.monotonic()
-            progress(f"  still waiting {elapsed:.0f}s for "
-                     + "; ".join(f"{n}: {pods[n].tracker.seen()}" for n in sorted(waiting)))
-        time.sleep(0.25)
+        return not waiting, "; ".join(f"{n}: {pods[n].tracker.seen()}" for n in sorted(waiting))
+
+    waited = wait_for(probe, timeout,
+                      report=lambda elapsed, last: progress(
+                          f"  still waiting {elapsed:.0f}s for {last}"))
+    if not waited.ok:
+        name = sorted(waiting)[0]
+        raise ReadinessError(
+            f"pod {name} not ready after {waited.seconds:.0f}s; the probes last saw: "
+            f"{pods[name].tracker.seen()}\n--- its last log lines ---\n{pods[name].log_tail()}"
+            f"\n--- hint: is the machine overloaded (JVMs on 2 cores)? Another run still up? "
+            f"{hint}")
