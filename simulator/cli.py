@@ -89,7 +89,8 @@ def _new_stack(args: argparse.Namespace):
     scenario = load(args.scenario)
     stack = Stack.create(scenario, args.set_values, args.backend,
                          values_files=args.values_files,
-                         set_string_values=args.set_string_values)
+                         set_string_values=args.set_string_values,
+                         dry_run=getattr(args, "dry_run", False))
     return scenario, stack
 
 
@@ -128,6 +129,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 0
 
     _with_teardown(stack, body)
+    if stack.dry_run:
+        print(f"# dry run: nothing was started; `python -m simulator down "
+              f"{stack.state.run_id}` prints the teardown", file=sys.stderr)
+        return 0
     report.summary(stack, sys.stderr)
     if args.json:
         print(json.dumps(_up_payload(stack)))
@@ -229,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     _values_flags(p)
     p.add_argument("--json", action="store_true",
                    help="print ONE JSON object (run_id, URLs, clients with secrets) to stdout")
+    p.add_argument("--dry-run", action="store_true",
+                   help="kind backend: print every command (kind, docker, helm, kubectl) and "
+                        "the values files instead of running them")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("check", help="up + every expectation of the scenario + down")

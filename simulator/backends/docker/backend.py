@@ -52,6 +52,7 @@ def image_name(container: Container) -> str | None:
 class DockerBackend:
     """Realizes a ``Topology`` as Docker containers; state in ``RunState`` (run.json)."""
 
+    honors: tuple[str, ...] = ()
     name = "docker"
 
     def __init__(self, state: RunState, progress: Progress = _stderr,
@@ -353,6 +354,9 @@ class DockerBackend:
                 port = engine.published_ports(oauth.container).get(oauth.port)
                 token_url = f"http://127.0.0.1:{port}/token"
         return Endpoints(api_url, token_url, master_url, ui_url)
+
+    def cluster_checks(self, topology) -> list[tuple[str, bool, str]]:
+        return []  # NetworkPolicies are not enforced here (reported as not honored)
 
     # ---------------------------------------------------------------- teardown
     def stop(self) -> list[str]:

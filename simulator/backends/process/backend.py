@@ -65,6 +65,7 @@ def _http_json(url: str) -> dict:
 class ProcessBackend:
     """Realizes a ``Topology`` as local processes; all state lives in ``RunState`` (run.json)."""
 
+    honors: tuple[str, ...] = ()
     name = "process"
 
     def __init__(self, state: RunState, progress: Progress = _stderr,
@@ -363,6 +364,9 @@ class ProcessBackend:
             if oauth:
                 token_url = f"http://{oauth.ip}:{oauth.port}/token"
         return Endpoints(api_url, token_url, master_url, ui_url)
+
+    def cluster_checks(self, topology) -> list[tuple[str, bool, str]]:
+        return []  # NetworkPolicies are not enforced here (reported as not honored)
 
     # ---------------------------------------------------------------- teardown
     def stop(self) -> list[str]:
