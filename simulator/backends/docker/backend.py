@@ -115,6 +115,7 @@ class DockerBackend:
             self._remove([self.state.pods[p] for p in to_stop], topology)
             for pod in to_stop:
                 self.state.pods.pop(pod)
+                self.state.retire_ip(f"pod/{pod}")
             result.stopped = to_stop
         for pod in desired:
             self.state.ip(f"pod/{pod}")

@@ -28,7 +28,8 @@ from simulator.backends.probes import PodWait, ProbeTracker, at, run_probe, wait
 from simulator.backends.procs import ProcRecord
 from simulator.backends.process.pods import (API_ROOT, SPARK_ENTRYPOINT, SPARK_JOBS, host_env,
                                              image_kind, pod_launch)
-from simulator.backends.process.services import PROXY, ServiceProxy, service_addresses
+from simulator.backends.process.services import (PROXY, ServiceProxy, named_endpoints,
+                                                 service_addresses)
 from simulator.run import REPO, ExtraRecord, PodRecord, RunError, RunState, subnet_for
 from simulator.topology import Workload
 from simulator.waiting import wait_for
@@ -102,8 +103,11 @@ class ProcessBackend:
             self.progress(f"stopping {', '.join(to_stop)}")
             procs.terminate([ProcRecord.from_json(self.state.pods[p].proc) for p in to_stop
                              if self.state.pods[p].proc])
+            named = named_endpoints(topology)
             for pod in to_stop:
                 self.state.pods.pop(pod)
+                if pod not in named:  # others reach it by a name that resolved to its address
+                    self.state.retire_ip(f"pod/{pod}")
             result.stopped = to_stop
         # 2. addresses: pods keep their IP across restarts, Services get theirs
         for pod in desired:

@@ -21,6 +21,15 @@ from simulator.topology import Topology
 PROXY = "proxy"
 
 
+def named_endpoints(topology: Topology) -> set[str]:
+    """Pods whose own address is what a headless Service's name resolves to for the others
+    (env values are resolved once, at start): they keep their address when replaced."""
+    referenced = {s.name for w in topology.workloads for s in topology.referenced_services(w)}
+    return {w.pod_names()[0] for svc in topology.services
+            if svc.headless and svc.name in referenced
+            for w in topology.endpoints_of(svc)[:1] if w.replicas}
+
+
 def service_addresses(state: RunState, topology: Topology, notes: list[str]) -> dict[str, str]:
     """Service name → the address its host names resolve to for the pods."""
     addresses = {}
