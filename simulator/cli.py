@@ -63,6 +63,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     """Print the manifests like `helm template`."""
     result = rendering.render(args.chart, args.values_files, args.set_values,
                               set_string_values=args.set_string_values,
+                              set_json_values=args.set_json_values,
+                              set_file_values=args.set_file_values,
                               release=args.release, namespace=args.namespace,
                               kube_version=args.kube_version, openshift=args.openshift,
                               api_versions=args.api_versions,
@@ -210,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="render the chart like `helm template`, validated")
     _values_flags(p)
+    p.add_argument("--set-json", dest="set_json_values", action="append", default=[],
+                   metavar="K=JSON", help="set a JSON value like helm --set-json (repeatable)")
+    p.add_argument("--set-file", dest="set_file_values", action="append", default=[],
+                   metavar="K=PATH", help="set a value from a file like helm --set-file")
     p.add_argument("--chart", default=str(rendering.CHART_DIR), help="chart directory")
     p.add_argument("--release", default="release", help="release name")
     p.add_argument("--namespace", default=rendering.DEFAULT_NAMESPACE)
