@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,17 @@ def test_template_equals_render_object_by_object(helm: Helm, command: str) -> No
     assert len(expected) >= 5
     assert [s for s, _ in _ours(ours)] == [s for s, _ in expected]  # the same order, too
     assert _ours(ours) == expected
+
+
+def test_simulator_render_command_prints_what_helm_template_prints(helm: Helm) -> None:
+    release, sets = SPEC_COMMANDS["spark-cluster"]
+    theirs = helm.ok("template", release, "./deploy/charts", *_set_args(sets),
+                     "--kube-version", DEFAULT_KUBE_VERSION)
+    ours = subprocess.run([sys.executable, "-m", "simulator", "render", "--release", release,
+                           *_set_args(sets)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert ours.returncode == 0, ours.stderr
+    assert _theirs(ours.stdout) == _theirs(theirs)
 
 
 @pytest.mark.parametrize("command", list(SPEC_COMMANDS))
