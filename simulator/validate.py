@@ -56,7 +56,7 @@ def _schema_version(kube_version: str) -> str:
     if wanted > kv.Version(newest) or not fitting:
         raise ValueError(f"Kubernetes {kube_version} is outside the versions whose schemas "
                          f"kubernetes-validate ships ({oldest} to {newest}): pick a "
-                         f"--kube-version in that range, or skip validation")
+                         f"--kube-version in that range, or render with --skip-validation")
     return fitting[-1]
 
 
