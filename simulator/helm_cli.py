@@ -53,7 +53,8 @@ def _stderr(line: str) -> None:
 
 
 def cache_root() -> Path:
-    """``$SPARK_STACK_CACHE``, else ``$XDG_CACHE_HOME/spark-stack``, else ``~/.cache/spark-stack``."""
+    """The per-user cache: ``$SPARK_STACK_CACHE``, else ``$XDG_CACHE_HOME/spark-stack``, else
+    ``~/.cache/spark-stack``."""
     if os.environ.get("SPARK_STACK_CACHE"):
         return Path(os.environ["SPARK_STACK_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

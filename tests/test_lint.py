@@ -67,7 +67,8 @@ def test_rendered_output_lints_clean(release: str, yamllint_config, tmp_path: Pa
     except helm_cli.HelmUnavailable as exc:
         pytest.skip(f"no helm CLI to render with: {exc}")
     sets = [arg for expr in SPEC_COMMANDS[release][1] for arg in ("--set", expr)]
-    done = subprocess.run([str(helm), "template", release, "./deploy/charts", *sets], cwd=ROOT, capture_output=True, text=True,
+    done = subprocess.run([str(helm), "template", release, "./deploy/charts", *sets], cwd=ROOT,
+                          capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "KUBECONFIG": "/nonexistent",
                                "HOME": str(tmp_path)}, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
