@@ -75,6 +75,9 @@ class Stack:
         """A new run of ``scenario`` (nothing started yet): the scenario's values, then the
         caller's ``values_files``, ``set_values`` and ``set_string_values`` as helm orders them."""
         backend_cls = backend_class(backend)  # refuses unknown and unavailable backends first
+        if dry_run and backend != "kind":  # only kind's commands can be printed instead of run
+            raise BackendUnavailable(f"--dry-run is for the kind backend (its commands can be "
+                                     f"printed); the {backend} backend runs for real")
         run_id = new_run_id(scenario.name)
         taken = set()
         for p in runs_root().glob("*/run.json"):
@@ -106,10 +109,7 @@ class Stack:
             "clients": {cid: {"secret": pysecrets.token_urlsafe(24), "scopes": scopes,
                               "kind": kind} for cid, (kind, scopes) in CLIENTS.items()},
         })
-        if dry_run:  # only the kind backend can print its plan instead of running it
-            if backend != "kind":
-                raise BackendUnavailable(f"--dry-run is for the kind backend (its commands can "
-                                         f"be printed); the {backend} backend runs for real")
+        if dry_run:
             state.backend_data["dry_run"] = True
         stack = cls(state, progress)
         issuer = stack.backend.issuer_url(stack.oauth_spec())

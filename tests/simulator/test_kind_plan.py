@@ -119,6 +119,9 @@ def test_without_the_tools_up_exits_2_naming_each(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_dry_run_is_refused_where_it_would_run_for_real():
-    result = sim("up", "spark-only", "--backend", "process", "--dry-run")
+def test_dry_run_is_refused_where_it_would_run_for_real(tmp_path):
+    runs = tmp_path / "runs"
+    result = sim("up", "spark-only", "--backend", "process", "--dry-run",
+                 env=dict(os.environ, PYTHONPATH=str(REPO), SPARK_STACK_RUNS_DIR=str(runs)))
     assert result.returncode == 2 and "kind backend" in result.stderr
+    assert not runs.exists() or not any(runs.iterdir()), "refused before anything was made"
