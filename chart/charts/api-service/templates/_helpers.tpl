@@ -74,10 +74,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 Routes served); "true"/"false" force the answer (`helm template` knows no cluster's APIs).
 */}}
 {{- define "api-service.isOpenshift" -}}
-{{- $mode := toString (default "auto" (.Values.global).openshift) }}
+{{- $global := .Values.global | default dict }}
+{{- $mode := ternary (toString $global.openshift) "auto" (hasKey $global "openshift") }}
 {{- if eq $mode "true" }}true
 {{- else if eq $mode "false" }}false
-{{- else if or (.Capabilities.APIVersions.Has "security.openshift.io/v1/SecurityContextConstraints") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}true
+{{- else if or (.Capabilities.APIVersions.Has "security.openshift.io/v1") (.Capabilities.APIVersions.Has "security.openshift.io/v1/SecurityContextConstraints") (.Capabilities.APIVersions.Has "route.openshift.io/v1") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}true
 {{- else }}false
 {{- end }}
 {{- end }}
@@ -90,7 +91,7 @@ catch every request of the ingress controller), else nothing.
 {{- define "api-service.exposeType" -}}
 {{- $type := .Values.expose.type }}
 {{- if ne $type "auto" }}{{ $type }}
-{{- else if .Capabilities.APIVersions.Has "route.openshift.io/v1/Route" }}route
+{{- else if or (.Capabilities.APIVersions.Has "route.openshift.io/v1") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}route
 {{- else if .Values.ingress.host }}ingress
 {{- else }}none
 {{- end }}

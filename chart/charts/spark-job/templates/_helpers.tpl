@@ -102,10 +102,11 @@ app.kubernetes.io/component: {{ .component }}
 Routes served); "true"/"false" force the answer (`helm template` knows no cluster's APIs).
 */}}
 {{- define "spark-job.isOpenshift" -}}
-{{- $mode := toString (default "auto" (.Values.global).openshift) }}
+{{- $global := .Values.global | default dict }}
+{{- $mode := ternary (toString $global.openshift) "auto" (hasKey $global "openshift") }}
 {{- if eq $mode "true" }}true
 {{- else if eq $mode "false" }}false
-{{- else if or (.Capabilities.APIVersions.Has "security.openshift.io/v1/SecurityContextConstraints") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}true
+{{- else if or (.Capabilities.APIVersions.Has "security.openshift.io/v1") (.Capabilities.APIVersions.Has "security.openshift.io/v1/SecurityContextConstraints") (.Capabilities.APIVersions.Has "route.openshift.io/v1") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}true
 {{- else }}false
 {{- end }}
 {{- end }}
