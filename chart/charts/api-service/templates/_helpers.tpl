@@ -3,43 +3,27 @@ Every define is prefixed with "api-service." because defines are global across t
 its subcharts.
 */}}
 
-{{- define "api-service.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
-{{- end }}
+{{/* Names and labels: the library chart (spark-stack-common) holds the logic. */}}
+{{- define "api-service.name" -}}{{ include "spark-stack-common.name" . }}{{- end }}
 
 {{/* release-chart, or the release name alone when it already contains the chart name; 63 max. */}}
-{{- define "api-service.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
-{{- end }}
-{{- end }}
-{{- end }}
+{{- define "api-service.fullname" -}}{{ include "spark-stack-common.fullname" . }}{{- end }}
 
-{{- define "api-service.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{- end }}
-
-{{/* Common labels; selector labels are the immutable subset. */}}
+{{/*
+Common labels (component "api"); selector labels are the immutable subset and never held the
+component, so they still do not (a Deployment's selector cannot change on upgrade).
+*/}}
 {{- define "api-service.labels" -}}
-helm.sh/chart: {{ include "api-service.chart" . }}
-{{ include "api-service.selectorLabels" . }}
-{{- if .Chart.AppVersion }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{ include "spark-stack-common.labels" (dict "ctx" . "component" "api") }}
 {{- end }}
-app.kubernetes.io/component: api
-app.kubernetes.io/part-of: spark-stack
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+
+{{/* The API pod template's labels: its labels plus podLabels. */}}
+{{- define "api-service.podLabels" -}}
+{{ include "spark-stack-common.podLabels" (dict "ctx" . "component" "api") }}
 {{- end }}
 
 {{- define "api-service.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "api-service.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+{{ include "spark-stack-common.selectorLabels" (dict "ctx" .) }}
 {{- end }}
 
 {{- define "api-service.serviceAccountName" -}}
@@ -50,8 +34,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The image reference (registry, repository, tag or digest; see the library chart). */}}
 {{- define "api-service.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{ include "spark-stack-common.image" (dict "image" .Values.image "ctx" .) }}
 {{- end }}
 
 {{/* The Spark master URL, templated (the umbrella passes "spark://{{ .Release.Name }}-spark-master:7077"). */}}
@@ -70,20 +55,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-"true" when rendering for OpenShift. global.openshift "auto" asks the cluster's APIs (SCCs or
-Routes served); "true"/"false" force the answer (`helm template` knows no cluster's APIs).
-*/}}
-{{- define "api-service.isOpenshift" -}}
-{{- $global := .Values.global | default dict }}
-{{- $mode := ternary (toString $global.openshift) "auto" (hasKey $global "openshift") }}
-{{- if eq $mode "true" }}true
-{{- else if eq $mode "false" }}false
-{{- else if or (.Capabilities.APIVersions.Has "security.openshift.io/v1") (.Capabilities.APIVersions.Has "security.openshift.io/v1/SecurityContextConstraints") (.Capabilities.APIVersions.Has "route.openshift.io/v1") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}true
-{{- else }}false
-{{- end }}
-{{- end }}
-
-{{/*
 How the API is exposed: "route", "ingress" or "none". `auto` takes a Route where the cluster
 serves the Route API, else an Ingress only when a host is configured (a host-less Ingress would
 catch every request of the ingress controller), else nothing.
@@ -91,7 +62,7 @@ catch every request of the ingress controller), else nothing.
 {{- define "api-service.exposeType" -}}
 {{- $type := .Values.expose.type }}
 {{- if ne $type "auto" }}{{ $type }}
-{{- else if or (.Capabilities.APIVersions.Has "route.openshift.io/v1") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}route
+{{- else if eq (include "spark-stack-common.hasRouteApi" .) "true" }}route
 {{- else if .Values.ingress.host }}ingress
 {{- else }}none
 {{- end }}
@@ -133,26 +104,6 @@ exists (lookup), else a fresh random one. Call with (dict "ctx" $ "name" NAME "k
 {{- else }}
 {{- randAlphaNum (int .length) | b64enc }}
 {{- end }}
-{{- end }}
-
-{{/*
-Pod security context. On OpenShift restricted-v2 assigns UID, GID and fsGroup from the namespace
-range, and a fixed one would be refused: leave them out.
-*/}}
-{{- define "api-service.podSecurityContext" -}}
-{{- $ctx := deepCopy .Values.podSecurityContext }}
-{{- if eq (include "api-service.isOpenshift" .) "true" }}
-{{- $ctx = omit $ctx "runAsUser" "runAsGroup" "fsGroup" }}
-{{- end }}
-{{- toYaml $ctx }}
-{{- end }}
-
-{{- define "api-service.containerSecurityContext" -}}
-{{- $ctx := deepCopy .Values.securityContext }}
-{{- if eq (include "api-service.isOpenshift" .) "true" }}
-{{- $ctx = omit $ctx "runAsUser" "runAsGroup" }}
-{{- end }}
-{{- toYaml $ctx }}
 {{- end }}
 
 {{/*
