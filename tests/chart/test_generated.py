@@ -12,7 +12,8 @@ CHART = Path(__file__).resolve().parents[2] / "chart"
 
 
 def _hack(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"chart_hack_{name}", CHART / "hack" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"chart_hack_{name}",
+                                                  CHART / "hack" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -23,13 +23,14 @@ imagePullSecrets: global.imagePullSecrets then the chart's imagePullSecrets, eac
 {{- define "spark-stack-common.imagePullSecrets" -}}
 {{- $names := list }}
 {{- range concat ((.Values.global | default dict).imagePullSecrets | default list) (.Values.imagePullSecrets | default list) }}
-{{- $names = append $names (ternary .name . (kindIs "map" .)) }}
+{{- if kindIs "map" . }}{{ $names = append $names .name }}{{ else }}{{ $names = append $names . }}{{ end }}
 {{- end }}
-{{- with uniq $names }}
-imagePullSecrets:
-{{- range . }}
-  - name: {{ . | quote }}
+{{- $secrets := list }}
+{{- range uniq $names }}
+{{- $secrets = append $secrets (dict "name" .) }}
 {{- end }}
+{{- with $secrets }}
+{{- toYaml (dict "imagePullSecrets" .) }}
 {{- end }}
 {{- end }}
 
@@ -39,36 +40,27 @@ enabled and timings> "handlers" (dict "startup" <handler> ...)). A probe renders
 values say enabled and the container has a handler for it.
 */}}
 {{- define "spark-stack-common.probes" -}}
-{{- $handlers := .handlers }}
-{{- range $kind := list "startup" "readiness" "liveness" }}
+{{- $out := dict }}
+{{- range $kind, $handler := .handlers }}
 {{- $probe := index $.probes $kind | default dict }}
-{{- $handler := index $handlers $kind }}
-{{- if and $handler $probe.enabled }}
-{{ $kind }}Probe:
-  {{- toYaml (merge (omit $probe "enabled") $handler) | nindent 2 }}
+{{- if $probe.enabled }}
+{{- $_ := set $out (printf "%sProbe" $kind) (merge (omit $probe "enabled") $handler) }}
 {{- end }}
+{{- end }}
+{{- with $out }}
+{{- toYaml . }}
 {{- end }}
 {{- end }}
 
 {{/* Pod scheduling: nodeSelector, tolerations, affinity, topology spread, priority class. */}}
 {{- define "spark-stack-common.scheduling" -}}
-{{- with .Values.priorityClassName }}
-priorityClassName: {{ . | quote }}
+{{- $out := dict }}
+{{- range $key := list "priorityClassName" "nodeSelector" "tolerations" "affinity" "topologySpreadConstraints" }}
+{{- with index $.Values $key }}
+{{- $_ := set $out $key . }}
 {{- end }}
-{{- with .Values.nodeSelector }}
-nodeSelector:
-  {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.tolerations }}
-tolerations:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.affinity }}
-affinity:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.topologySpreadConstraints }}
-topologySpreadConstraints:
-  {{- toYaml . | nindent 2 }}
+{{- with $out }}
+{{- toYaml . }}
 {{- end }}
 {{- end }}
