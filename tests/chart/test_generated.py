@@ -49,3 +49,27 @@ def test_generator_notices_a_hand_edit(tmp_path, monkeypatch) -> None:
     edited["properties"]["replicaCount"]["maximum"] = 3
     path.write_text(json.dumps(edited, indent=2) + "\n")
     assert copy / "values.schema.json" in schema.stale()
+
+
+def test_readme_values_table_is_what_the_generator_makes() -> None:
+    readme = _hack("readme")
+    assert readme.README.read_text() == readme.generate(), "run python chart/hack/readme.py"
+
+
+def test_readme_table_has_a_row_per_documented_key_and_notices_a_new_one(tmp_path,
+                                                                        monkeypatch) -> None:
+    readme = _hack("readme")
+    table = readme.table()
+    for key in ("tags.install-spark", "global.imageRegistry", "spark-job.spark.worker.replicas",
+                "spark-job.extraEnv", "api-service.oauth.proxy.image.digest",
+                "api-service.probes"):
+        assert f"| {key} |" in table, key
+    assert table.count("| spark-job.spark.worker.replicas |") == 1
+    assert "| spark-job.spark.worker.replicas | int | `4` |" in table  # the umbrella's default
+    assert "| spark-job.global." not in table
+    values = tmp_path / "values.yaml"
+    values.write_text("# -- A new knob.\nknob: 3\nplain:\n  # -- Nested | piped.\n  x: \"a\"\n")
+    monkeypatch.setattr(readme, "SOURCES", (("", tmp_path),))
+    assert readme.table().splitlines()[2:] == [
+        "| knob | int | `3` | A new knob. |",
+        '| plain.x | string | `"a"` | Nested \\| piped. |']
