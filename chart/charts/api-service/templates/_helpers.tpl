@@ -81,6 +81,15 @@ catch every request of the ingress controller), else nothing.
 {{- end }}
 {{- end }}
 
+{{/* Where the owner Secret is mounted (read-only) and the file SPARK_API_OWNER_SECRET_FILE names. */}}
+{{- define "api-service.ownerSecretDir" -}}
+/var/run/secrets/spark-api/owner
+{{- end }}
+
+{{- define "api-service.ownerSecretFile" -}}
+{{- printf "%s/%s" (include "api-service.ownerSecretDir" .) .Values.ownerSecret.key }}
+{{- end }}
+
 {{- define "api-service.cookieSecretName" -}}
 {{- if .Values.oauth.proxy.cookieSecret.existingSecret }}
 {{- tpl .Values.oauth.proxy.cookieSecret.existingSecret . }}
@@ -137,4 +146,55 @@ oauth.kubernetesIssuer "auto" recognises https://kubernetes.default[.svc[.<clust
 {{- $_ := set $out (tpl $pattern $) $scopes }}
 {{- end }}
 {{- toJson $out }}
+{{- end }}
+
+{{/* The Spark master's host, from env.sparkMasterUrl (the first of spark://h1:p1,h2:p2). */}}
+{{- define "api-service.masterHost" -}}
+{{- include "api-service.sparkMasterUrl" . | trimPrefix "spark://" | splitList "," | first | splitList ":" | first }}
+{{- end }}
+
+{{/*
+The API's egress rule to the OAuth issuer (YAML of one NetworkPolicyEgressRule, or nothing when
+no issuer is called). Peers: networkPolicy.issuerTo; else, for the cluster's own issuer, the
+`kubernetes` Service's endpoints (lookup; empty under `helm template`); else the issuer's IP
+literal; else any address. Ports: networkPolicy.issuerPorts, else the issuer URL's port (plus
+6443, where the API server listens behind its 443 Service, for the cluster's issuer); in
+openshift-proxy mode 443 and 6443 (the OpenShift API and OAuth server).
+*/}}
+{{- define "api-service.issuerEgress" -}}
+{{- $np := .Values.networkPolicy }}
+{{- $proxy := eq (include "api-service.proxyEnabled" .) "true" }}
+{{- $oidc := and .Values.oauth.enabled (eq .Values.oauth.mode "oidc") }}
+{{- if or $proxy $oidc }}
+{{- $ports := list }}
+{{- $to := $np.issuerTo | default list }}
+{{- if $proxy }}
+{{- $ports = list 443 6443 }}
+{{- else }}
+{{- $issuer := urlParse (tpl .Values.oauth.issuerUrl .) }}
+{{- $hostPort := splitList ":" (trimPrefix "[" (regexReplaceAll "^\\[[^\\]]*\\]" $issuer.host "ipv6")) }}
+{{- $port := ternary (last $hostPort) (ternary "443" "80" (eq $issuer.scheme "https")) (gt (len $hostPort) 1) }}
+{{- $ports = list (int $port) }}
+{{- if eq (include "api-service.kubernetesIssuer" .) "true" }}
+{{- $ports = append $ports 6443 }}
+{{- if not $to }}
+{{- $endpoints := lookup "v1" "Endpoints" "default" "kubernetes" }}
+{{- range ($endpoints.subsets | default list) }}
+{{- range (.addresses | default list) }}
+{{- $to = append $to (dict "ipBlock" (dict "cidr" (printf "%s/%s" .ip (ternary "128" "32" (contains ":" .ip))))) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- else if and (not $to) (regexMatch "^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$" $issuer.hostname) }}
+{{- $to = list (dict "ipBlock" (dict "cidr" (printf "%s/32" $issuer.hostname))) }}
+{{- end }}
+{{- end }}
+{{- $rulePorts := list }}
+{{- range (default $ports $np.issuerPorts | uniq) }}
+{{- $rulePorts = append $rulePorts (dict "port" (int .) "protocol" "TCP") }}
+{{- end }}
+{{- $rule := dict "ports" $rulePorts }}
+{{- with $to }}{{ $_ := set $rule "to" . }}{{ end }}
+{{- toYaml $rule }}
+{{- end }}
 {{- end }}

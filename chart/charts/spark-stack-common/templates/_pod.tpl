@@ -64,3 +64,17 @@ values say enabled and the container has a handler for it.
 {{- toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/*
+A NetworkPolicy egress rule to DNS: (list of peers) -> one rule, UDP and TCP on 53 and on 5353
+(OpenShift's DNS pods listen there behind the 53 Service; policies see the pod's port).
+*/}}
+{{- define "spark-stack-common.dnsEgressRule" -}}
+- to:
+    {{- toYaml . | nindent 4 }}
+  ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+    - {port: 5353, protocol: UDP}
+    - {port: 5353, protocol: TCP}
+{{- end }}
