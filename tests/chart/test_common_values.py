@@ -292,3 +292,13 @@ def test_bad_forms_are_refused_even_with_the_subchart_tag_off(values: dict[str, 
     with pytest.raises(RenderError) as refused:
         render(values=off, release="bad", validate=False)
     assert field in str(refused.value), str(refused.value)
+
+
+def test_a_good_value_for_a_tag_disabled_subchart_is_accepted() -> None:
+    # Helm adds no defaults for a disabled subchart: the umbrella must not require keys the
+    # user did not set (e.g. a probe's `enabled`, an image's `repository`).
+    render(values={"tags": {"install-service": False},
+                   "api-service": {"probes": {"readiness": {"periodSeconds": 5}},
+                                   "image": {"tag": "1.0"}, "env": {"sparkMasterUrl":
+                                                                    "spark://x:7077"}}},
+           release="ok")
