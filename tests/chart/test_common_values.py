@@ -302,3 +302,24 @@ def test_a_good_value_for_a_tag_disabled_subchart_is_accepted() -> None:
                                    "image": {"tag": "1.0"}, "env": {"sparkMasterUrl":
                                                                     "spark://x:7077"}}},
            release="ok")
+
+
+def test_no_service_pdb_or_policy_selects_a_helm_test_pod() -> None:
+    from .test_security import _selects  # the NetworkPolicy selector semantics
+
+    r = _render({"api-service": {"pdb": {"enabled": True}}, "spark-job": {"pdb": {
+        "enabled": True}}})
+    tests = [m.obj for m in r.manifests if m.is_hook]
+    assert tests
+    for obj in r.objects(hooks=False):
+        selector = None
+        if obj["kind"] == "Service":
+            selector = {"matchLabels": obj["spec"]["selector"]}
+        elif obj["kind"] in ("PodDisruptionBudget",):
+            selector = obj["spec"]["selector"]
+        elif obj["kind"] == "NetworkPolicy":
+            selector = obj["spec"]["podSelector"]
+        if selector:
+            for t in tests:
+                assert not _selects(selector, t["metadata"]["labels"]), (
+                    obj["kind"], obj["metadata"]["name"], t["metadata"]["name"])

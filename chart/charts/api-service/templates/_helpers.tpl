@@ -26,6 +26,15 @@ component, so they still do not (a Deployment's selector cannot change on upgrad
 {{ include "spark-stack-common.selectorLabels" (dict "ctx" .) }}
 {{- end }}
 
+{{/*
+What the Service, PDB and NetworkPolicy select: the selector labels plus the component, so the
+`helm test` pod (same name and instance, component "test") is never one of the API's pods.
+These selectors may change on upgrade; the Deployment's may not, so it keeps the short one.
+*/}}
+{{- define "api-service.podSelectorLabels" -}}
+{{ include "spark-stack-common.selectorLabels" (dict "ctx" . "component" "api" "selectComponent" true) }}
+{{- end }}
+
 {{- define "api-service.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "api-service.fullname" .) .Values.serviceAccount.name }}
