@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
+from urllib.parse import urlparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,12 @@ class Stack:
             state.backend_data["dry_run"] = True
         stack = cls(state, progress)
         issuer = stack.backend.issuer_url(stack.oauth_spec())
-        state.sim_set_values = [f"api-service.oauth.issuerUrl={issuer}",
+        host = urlparse(issuer).hostname or ""
+        # The chart refuses a plain-http issuer off loopback unless told so explicitly; the mock
+        # OAuth server reached by its service name (docker, kind) is exactly that case.
+        insecure = ([] if host == "localhost" or host.startswith("127.") or host == "::1"
+                    else ["api-service.oauth.insecureIssuer=true"])
+        state.sim_set_values = [*insecure, f"api-service.oauth.issuerUrl={issuer}",
                                 f"api-service.oauth.audience={AUDIENCE}",
                                 f"api-service.ownerSecret.existingSecret={owner_secret_name}",
                                 "api-service.ownerSecret.key=owner-secret"]
