@@ -22,13 +22,13 @@ from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, External
                                      OAuthSpec, PodStatus, Progress, ReadinessError,
                                      ReconcileResult, external_worker, first_service_of,
                                      master_ports)
-from simulator.backends import procs
-from simulator.backends.cds_warmup import ensure_archives
 from simulator.backends.probes import PodWait, ProbeTracker, at, run_probe, wait_ready
-from simulator.backends.procs import ProcRecord
 from simulator.backends.process.pods import (API_ROOT, SPARK_ENTRYPOINT, SPARK_JOBS, host_env,
                                              image_kind, pod_launch)
 from simulator.backends.process.services import PROXY, ServiceProxy, service_addresses
+from simulator.local import procs
+from simulator.local.cds import ensure_archives
+from simulator.local.procs import ProcRecord
 from simulator.run import REPO, ExtraRecord, PodRecord, RunError, RunState, subnet_for
 from simulator.topology import Workload
 from simulator.waiting import wait_for
