@@ -65,6 +65,11 @@ class SparkDaemon(LocalComponent):
         self.cds_warmup = cds_warmup
         self.progress = progress
 
+    @property
+    def pod_ip(self) -> str:
+        """The daemon's address (``POD_IP``), as on a pod."""
+        return self.ip
+
     def before_start(self) -> None:
         self.home_dir.mkdir(parents=True, exist_ok=True)
         if self.cds_warmup and self.env.get("SPARK_JVM_FAST_START", "true") == "true":

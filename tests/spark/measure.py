@@ -8,7 +8,7 @@ time until ``/json/`` shows ALIVE with the worker registered:
 - ``cds-create``: fast start with an empty CDS dir (C1 only; the archive is written at stop);
 - ``cds-use``: fast start with the archive from the previous round.
 With the warm cluster it then times the pi job (samples 20000, driver and executor with C1 as
-tests/spark/submit.py submits it) from REST submit to FINISHED.
+simulator/local/submit.py submits it) from REST submit to FINISHED.
 Numbers depend on the machine's load (2 shared cores here): they are printed, never asserted.
 """
 from __future__ import annotations
