@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from simulator.local.cache import MARKER
 from simulator.local.loopback import free_block
 from simulator.run import REPO
 
@@ -84,6 +85,7 @@ def ensure_archives(cds_dir: Path, spark_home: str | Path,
             progress(f"JVM fast start: waited {time.monotonic() - waited:.0f} s")
             if _reuse(archives, cds_dir, spark_home, progress):
                 return True
+        _drop_stale(archives, spark_home, progress)
         began = time.monotonic()
         proc = subprocess.Popen(["bash", str(MAKE_CDS), "--if-missing"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -109,12 +111,37 @@ def _reuse(archives: list[Path], cds_dir: Path, spark_home: str,
     """True (and says so) when every archive is there: nothing to make."""
     if not archives or not all(_nonempty(a) for a in archives):
         return False
+    if _stale(archives, spark_home):
+        return False
     made = max(a.stat().st_mtime for a in archives)
     progress(f"JVM fast start: reusing CDS archives in {cds_dir} (made "
              f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(made))}, "
              f"for SPARK_HOME {spark_home})")
     _checked.add((cds_dir, spark_home))
     return True
+
+
+def _home_made(spark_home: str) -> float:
+    """When a stable Spark home was made (0 for any other Spark home: nothing to compare)."""
+    try:
+        return (Path(spark_home) / MARKER).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _stale(archives: list[Path], spark_home: str) -> list[Path]:
+    """Archives older than their Spark home: made for an earlier home at the same path (the
+    cache's ``spark/`` was removed and remade), whose jars had other mtimes; the JVM would
+    refuse them, and make-cds.sh --if-missing would not replace them."""
+    made = _home_made(spark_home)
+    return [a for a in archives if _nonempty(a) and a.stat().st_mtime < made]
+
+
+def _drop_stale(archives: list[Path], spark_home: str, progress: Callable[[str], None]) -> None:
+    for archive in _stale(archives, spark_home):
+        progress(f"JVM fast start: {archive.name} predates the Spark home {spark_home}; "
+                 "making it again")
+        archive.unlink(missing_ok=True)
 
 
 def _nonempty(path: Path) -> bool:

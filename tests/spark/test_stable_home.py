@@ -64,11 +64,22 @@ def test_a_second_install_maps_to_the_same_home_and_reuses_its_archives(
     assert len(said) == 1 and said[0].startswith(
         f"JVM fast start: reusing CDS archives in {cds_dir.resolve()} (made "), said
 
-    # The control: with one archive missing, make-cds.sh does run.
+    # The controls: with one archive missing, make-cds.sh does run ...
     archives[-1].unlink()
     cds._checked.clear()
     assert not cds.ensure_archives(cds_dir, again, said.append)
     assert make_cds_recorder.exists()
+    # ... and an archive older than its Spark home (made for an earlier home at the same path,
+    # whose jars had other mtimes) is not reused but removed and made again.
+    make_cds_recorder.unlink()
+    archives[-1].write_bytes(b"made for this home")
+    older = (first / MARKER).stat().st_mtime - 60
+    os.utime(archives[0], (older, older))
+    cds._checked.clear()
+    said.clear()
+    assert not cds.ensure_archives(cds_dir, again, said.append)
+    assert make_cds_recorder.exists() and not archives[0].exists()
+    assert any("predates the Spark home" in line for line in said), said
 
 
 @pytest.mark.spark
