@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulator.local.cache import cache_root
+
 Progress = Callable[[str], None]
 
 
@@ -50,15 +52,6 @@ class HelmUnavailable(RuntimeError):
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def cache_root() -> Path:
-    """The per-user cache: ``$SPARK_STACK_CACHE``, else ``$XDG_CACHE_HOME/spark-stack``, else
-    ``~/.cache/spark-stack``."""
-    if os.environ.get("SPARK_STACK_CACHE"):
-        return Path(os.environ["SPARK_STACK_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "spark-stack"
 
 
 def source_for(version: str) -> HelmSource:

@@ -48,7 +48,7 @@ def subnet_for(run_id: str, taken: set[str] | None = None) -> str:
 
     In use = another live run claims it, or anything listens on it right now.
     """
-    from simulator.backends.procs import listening_on  # psutil only when needed
+    from simulator.local.procs import listening_on  # psutil only when needed
 
     taken = set(taken or ())
     for salt in range(64):

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import urllib.request
 from pathlib import Path
 
 from simulator import images
 from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, ExternalSparkSpec,
-                                     OAuthSpec, PodStatus, Progress, ReadinessError,
-                                     ReconcileResult, external_worker, first_service_of,
+                                     OAuthSpec, PodStatus, Progress, ReconcileResult, external_worker, first_service_of,
                                      master_ports)
 from simulator.backends.docker import engine
 from simulator.backends.docker.containers import (ContainerSpec, pod_spec, port_notes,

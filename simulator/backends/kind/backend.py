@@ -31,7 +31,7 @@ from simulator import images
 from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, ExternalSparkSpec,
                                      OAuthSpec, PodStatus, Progress, ReadinessError,
                                      ReconcileResult, first_service_of, master_ports)
-from simulator.backends.procs import ProcRecord, launch, tail, terminate
+from simulator.local.procs import ProcRecord, launch, tail, terminate
 from simulator.run import REPO, ExtraRecord, RunError, RunState
 from simulator.topology import Topology
 

@@ -13,8 +13,8 @@ import sys
 import time
 
 from simulator.backends.base import Progress, ReadinessError
-from simulator.backends.procs import ProcRecord, launch, tail
-from simulator.backends.process.pods import host_env
+from simulator.local import host_env
+from simulator.local.procs import ProcRecord, launch, tail
 from simulator.run import REPO, ExtraRecord, RunState
 from simulator.topology import Topology
 
