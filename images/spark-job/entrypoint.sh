@@ -253,7 +253,8 @@ if [ "${ROLE}" = master ]; then
         esac
         [ "${#JWS_KEY}" -ge 43 ] && [ $(( ${#JWS_KEY} % 4 )) -ne 1 ] \
             || die "SPARK_REST_JWS_KEY_FILE=${SPARK_REST_JWS_KEY_FILE} holds ${#JWS_KEY}" \
-                   "characters: it needs >= 43 base64url characters (256 bits), e.g. 64"
+                   "characters: a key needs >= 43 (256 bits) and no length of 4n+1" \
+                   "(not base64); generate e.g. 64"
         {
             echo "spark.master.rest.filters org.apache.spark.ui.JWSFilter"
             echo "spark.org.apache.spark.ui.JWSFilter.param.secretKey ${JWS_KEY}"
