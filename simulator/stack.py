@@ -9,6 +9,7 @@ re-render with the new values and a reconcile of the backend: only changed pods 
 from __future__ import annotations
 
 import json
+import os
 import secrets as pysecrets
 import sys
 import time
@@ -97,9 +98,16 @@ class Stack:
         state.set_values = list(scenario.set) + list(set_values)
         # Outside the release: owner secret and OAuth clients, never in values or logs.
         owner_secret_name = f"{scenario.release}-owner-secret"
+        # Spark's RPC secret and REST key (docs/security.md) likewise: a chart-generated one
+        # would change on every re-render here (no cluster for `lookup`), and service-only's
+        # external Spark must read the same keys. token_urlsafe(48): 64 base64url characters.
+        spark_keys_name = f"{scenario.release}-spark-keys"
         state.save_secrets({
             "owner_secret": {"name": owner_secret_name, "key": "owner-secret",
                              "value": pysecrets.token_urlsafe(32)},
+            "spark_security": {"name": spark_keys_name,
+                               "data": {"rpc-secret": pysecrets.token_hex(32),
+                                        "rest-jws-key": pysecrets.token_urlsafe(48)}},
             "clients": {cid: {"secret": pysecrets.token_urlsafe(24), "scopes": scopes,
                               "kind": kind} for cid, (kind, scopes) in CLIENTS.items()},
         })
@@ -107,7 +115,9 @@ class Stack:
         state.sim_set_values = [f"api-service.oauth.issuerUrl={issuer}",
                                 f"api-service.oauth.audience={AUDIENCE}",
                                 f"api-service.ownerSecret.existingSecret={owner_secret_name}",
-                                "api-service.ownerSecret.key=owner-secret"]
+                                "api-service.ownerSecret.key=owner-secret",
+                                f"spark-job.security.existingSecret={spark_keys_name}",
+                                f"api-service.sparkSecurity.existingSecret={spark_keys_name}"]
         if scenario.external_spark is not None:
             state.outputs["external_spark"] = scenario.external_spark.model_dump()
             master_ip = state.ip("ext/spark-master")
@@ -124,8 +134,12 @@ class Stack:
     # ------------------------------------------------------------------ rendering
     def extra_objects(self) -> list[dict[str, Any]]:
         owner = self.state.secrets()["owner_secret"]
-        return [topology.secret_manifest(owner["name"], self.state.namespace,
-                                         {owner["key"]: owner["value"]})]
+        out = [topology.secret_manifest(owner["name"], self.state.namespace,
+                                        {owner["key"]: owner["value"]})]
+        if spark_keys := self.state.secrets().get("spark_security"):
+            out.append(topology.secret_manifest(spark_keys["name"], self.state.namespace,
+                                                spark_keys["data"]))
+        return out
 
     def render(self, set_values: list[str] | None = None) -> tuple[list[dict], topology.Topology]:
         sets = self.state.sim_set_values + (self.state.set_values if set_values is None
@@ -286,6 +300,19 @@ class Stack:
         master_ip = self.state.ip("ext/spark-master")
         spark_url = f"spark://{master_ip}:7077"
 
+        # The same Spark keys as the API's Secret, as files (what the chart would mount).
+        security: dict[str, dict[str, str]] = {"master": {}, "worker": {}}
+        if spark_keys := self.state.secrets().get("spark_security"):
+            keys_dir = self.state.dir / "external-spark-keys"
+            keys_dir.mkdir(mode=0o700, exist_ok=True)
+            for key, value in spark_keys["data"].items():
+                fd = os.open(keys_dir / key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(value)
+            security["worker"] = {"SPARK_AUTH_SECRET_FILE": str(keys_dir / "rpc-secret")}
+            security["master"] = {**security["worker"],
+                                  "SPARK_REST_JWS_KEY_FILE": str(keys_dir / "rest-jws-key")}
+
         def master_ready() -> tuple[bool, str]:
             with urllib.request.urlopen(f"http://{master_ip}:8080/json/", timeout=2) as resp:
                 status = json.loads(resp.read()).get("status")
@@ -293,7 +320,8 @@ class Stack:
 
         self.backend.launch_extra(
             "external-spark-master", ["bash", str(SPARK_ENTRYPOINT), "master"],
-            spark_env(master_ip, "master", self.state.dir), master_ready, timeout=120)
+            {**spark_env(master_ip, "master", self.state.dir), **security["master"]},
+            master_ready, timeout=120)
         for i in range(int(ext["workers"])):
             ip = self.state.ip(f"ext/spark-worker-{i}")
 
@@ -303,8 +331,9 @@ class Stack:
 
             self.backend.launch_extra(
                 f"external-spark-worker-{i}", ["bash", str(SPARK_ENTRYPOINT), "worker"],
-                spark_env(ip, "worker", self.state.dir, spark_url,
-                          memory=ext.get("worker_memory", "512m")), worker_ready, timeout=120)
+                {**spark_env(ip, "worker", self.state.dir, spark_url,
+                             memory=ext.get("worker_memory", "512m")), **security["worker"]},
+                worker_ready, timeout=120)
 
 
 def status(stack: Stack) -> dict[str, Any]:
