@@ -239,7 +239,8 @@ if [ "${ROLE}" = worker ]; then
     DRIVER_OPTS="-Dspark.ui.killEnabled=false"
     if [ -n "${_SPARK_AUTH_SECRET:-}" ]; then
         DRIVER_OPTS="${DRIVER_OPTS} -Dspark.authenticate=true"
-        DRIVER_OPTS="${DRIVER_OPTS} -Dspark.authenticate.secret=not-the-secret:see-_SPARK_AUTH_SECRET"
+        PLACEHOLDER="not-the-secret:see-_SPARK_AUTH_SECRET"
+        DRIVER_OPTS="${DRIVER_OPTS} -Dspark.authenticate.secret=${PLACEHOLDER}"
     fi
     export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:+${JAVA_TOOL_OPTIONS} }${DRIVER_OPTS}"
 fi

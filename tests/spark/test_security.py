@@ -130,8 +130,8 @@ def test_rest_gateway_refuses_what_is_not_signed_with_its_key(secured: Secured,
 
 
 def test_signed_requests_are_accepted_create_status_and_kill(secured: Secured) -> None:
-    body = create_request(secured.cluster.master_url, "sleep", {"seconds": 60}, "signed-then-killed",
-                          **{"spark.authenticate": "true"})
+    body = create_request(secured.cluster.master_url, "sleep", {"seconds": 60},
+                          "signed-then-killed", **{"spark.authenticate": "true"})
     created = secured.rest("POST", "create", sign(secured.jws_key), json=body)
     assert created.status_code == 200, created.text
     driver = created.json()["submissionId"]
