@@ -30,7 +30,7 @@ names another; only its `rest-jws-key` is mounted here, never the RPC secret.
 - name: spark-security
   secret:
     secretName: {{ include "api-service.sparkSecuritySecretName" . | quote }}
-    defaultMode: 0440
+    defaultMode: 0444
     items:
       - key: "rest-jws-key"
         path: "rest-jws-key"
