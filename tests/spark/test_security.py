@@ -148,6 +148,27 @@ def test_signed_requests_are_accepted_create_status_and_kill(secured: Secured) -
     assert state == "KILLED"
 
 
+def test_the_workers_placeholder_is_what_lets_drivers_start(secured: Secured) -> None:
+    """SPARK-25078: without a spark.authenticate.secret IN ITS CONF a driver on a secured
+    standalone cluster fails, although it authenticates with the worker's _SPARK_AUTH_SECRET.
+    This driver's environment replaces the worker's JAVA_TOOL_OPTIONS (and so the placeholder):
+    it must FAIL with Spark's message. If this test starts failing, Spark fixed the check and
+    the entrypoint's placeholder can go."""
+    body = create_request(secured.cluster.master_url, "pi", {"samples": 100, "partitions": 1},
+                          "no-placeholder", **{"spark.authenticate": "true"})
+    body["environmentVariables"] = {"JAVA_TOOL_OPTIONS": f"-Duser.home={secured.base}"}
+    created = secured.rest("POST", "create", sign(secured.jws_key), json=body)
+    driver = created.json()["submissionId"]
+    deadline, state = time.monotonic() + 180, None
+    while time.monotonic() < deadline and state not in TERMINAL:
+        state = secured.rest("GET", f"status/{driver}", sign(secured.jws_key)).json() \
+            .get("driverState")
+        time.sleep(0.5)
+    assert state == "FAILED"
+    stderr = (secured.cluster.work_dirs[0] / driver / "stderr").read_text(errors="replace")
+    assert "A secret key must be specified via the spark.authenticate.secret config" in stderr
+
+
 ROGUES = {"without the secret": None, "with a wrong secret": "a-wrong-secret-" + "0" * 32}
 ROGUE_SAYS = {"without the secret": "Expected SaslMessage",
               "with a wrong secret": "DIGEST-MD5: digest response format violation"}
