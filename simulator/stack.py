@@ -104,9 +104,16 @@ class Stack:
         state.set_string_values = list(set_string_values)
         # Outside the release: owner secret and OAuth clients, never in values or logs.
         owner_secret_name = f"{scenario.release}-owner-secret"
+        # Spark's RPC secret and REST key (docs/security.md) likewise: a chart-generated one
+        # would change on every re-render here (no cluster for `lookup`), and service-only's
+        # external Spark must read the same keys. token_urlsafe(48): 64 base64url characters.
+        spark_keys_name = f"{scenario.release}-spark-keys"
         state.save_secrets({
             "owner_secret": {"name": owner_secret_name, "key": "owner-secret",
                              "value": pysecrets.token_urlsafe(32)},
+            "spark_security": {"name": spark_keys_name,
+                               "data": {"rpc-secret": pysecrets.token_hex(32),
+                                        "rest-jws-key": pysecrets.token_urlsafe(48)}},
             "clients": {cid: {"secret": pysecrets.token_urlsafe(24), "scopes": scopes,
                               "kind": kind} for cid, (kind, scopes) in CLIENTS.items()},
         })
@@ -122,7 +129,9 @@ class Stack:
         state.sim_set_values = [*insecure, f"api-service.oauth.issuerUrl={issuer}",
                                 f"api-service.oauth.audience={AUDIENCE}",
                                 f"api-service.ownerSecret.existingSecret={owner_secret_name}",
-                                "api-service.ownerSecret.key=owner-secret"]
+                                "api-service.ownerSecret.key=owner-secret",
+                                f"spark-job.security.existingSecret={spark_keys_name}",
+                                f"api-service.sparkSecurity.existingSecret={spark_keys_name}"]
         if scenario.external_spark is not None:
             state.outputs["external_spark"] = scenario.external_spark.model_dump()
             # first, so a kind run's helm line starts with the specification's own command
@@ -140,8 +149,12 @@ class Stack:
     # ------------------------------------------------------------------ rendering
     def extra_objects(self) -> list[dict[str, Any]]:
         owner = self.state.secrets()["owner_secret"]
-        return [topology.secret_manifest(owner["name"], self.state.namespace,
-                                         {owner["key"]: owner["value"]})]
+        out = [topology.secret_manifest(owner["name"], self.state.namespace,
+                                        {owner["key"]: owner["value"]})]
+        if spark_keys := self.state.secrets().get("spark_security"):
+            out.append(topology.secret_manifest(spark_keys["name"], self.state.namespace,
+                                                spark_keys["data"]))
+        return out
 
     def render(self, set_values: Sequence[str] | None = None
                ) -> tuple[list[dict], topology.Topology]:
@@ -171,8 +184,10 @@ class Stack:
         self.state.notes = sorted(set(self.state.notes) | {str(n) for n in notes})
         ext = self.state.outputs.get("external_spark")
         if ext and not self.backend.extra_alive(EXTERNAL_MASTER):
+            keys = self.state.secrets().get("spark_security") or {}
             self.backend.start_external_spark(
-                ExternalSparkSpec(int(ext["workers"]), ext.get("worker_memory", "512m")))
+                ExternalSparkSpec(int(ext["workers"]), ext.get("worker_memory", "512m"),
+                                  keys.get("name", ""), dict(keys.get("data") or {})))
         self._apply(objects, topo)
         self.progress(f"up {self.state.run_id} in {time.monotonic() - t0:.1f}s")
         return self.outputs()

@@ -189,6 +189,84 @@ case "${ROLE}" in
         ;;
 esac
 
+# --- security (docs/security.md): secrets come only from FILES (a mounted Secret) ---
+# Never from an env value or an argument: nothing secret appears in `ps`, in the startup line or
+# in the daemon's log. Without the files the daemons start open, as before (local development).
+#
+# SPARK_AUTH_SECRET_FILE (master, worker): spark.authenticate=true, every RPC (7077, 7078, drivers,
+# executors) needs the shared secret. Standalone takes it by conf or by the environment only (the
+# `spark.authenticate.secret.file` variants are refused outside Kubernetes as resource manager),
+# so the daemon gets it as _SPARK_AUTH_SECRET, which Spark's SecurityManager.getSecretKey reads
+# before the conf. A worker hands the same variable to every driver and executor it launches
+# and strips -Dspark.authenticate.secret from their options (deploy/worker/CommandUtils.scala,
+# buildLocalCommand): so the job API never sends the secret. One catch (SPARK-25078, apache/spark
+# PR 58078): a driver's SparkContext refuses to start on a spark:// master unless its conf
+# CONTAINS spark.authenticate.secret (SecurityManager.initializeAuth), although it then uses the
+# environment's. So the worker gives its drivers a non-secret placeholder for that check through
+# JAVA_TOOL_OPTIONS (never used as a key while _SPARK_AUTH_SECRET is set, and if it ever were, it
+# would fail closed), plus spark.authenticate=true so any submission authenticates.
+#
+# SPARK_REST_JWS_KEY_FILE (master): the REST gateway (6066) answers only requests carrying
+# `Authorization: Bearer <JWS>`, HS256-signed with this key and carrying an unexpired `exp`
+# (org.apache.spark.ui.JWSFilter through spark.master.rest.filters; jjwt in SPARK_HOME/jars).
+# The file holds the key base64url-encoded (>= 43 characters, i.e. >= 256 bits), exactly what the
+# filter's `secretKey` parameter takes and what the job API decodes to sign. It goes into the
+# properties file, which lives in a 0700 directory of this UID.
+#
+# Always: spark.ui.killEnabled=false (no kill buttons or kill POSTs on the daemons' and drivers'
+# UIs; jobs are killed through the API only).
+secret_from_file() {  # secret_from_file VAR: print the content of the file named by $VAR
+    local path="${!1}" value
+    [ -f "${path}" ] && [ -r "${path}" ] \
+        || die "$1=${path} is not a readable file: mount the Secret there or unset $1"
+    value="$(cat "${path}")" || die "$1=${path} cannot be read"
+    value="${value%$'\n'}"
+    value="${value%$'\r'}"
+    [ -n "${value}" ] || die "$1=${path} is empty: put the secret in it or unset $1"
+    printf '%s' "${value}"
+}
+
+unset _SPARK_AUTH_SECRET   # only ever from SPARK_AUTH_SECRET_FILE, never inherited
+echo "spark.ui.killEnabled false" >>"${PROPS}"
+SECURITY="rpc-auth=off"
+if [ -n "${SPARK_AUTH_SECRET_FILE:-}" ]; then
+    _SPARK_AUTH_SECRET="$(secret_from_file SPARK_AUTH_SECRET_FILE)" || exit 78
+    export _SPARK_AUTH_SECRET
+    echo "spark.authenticate true" >>"${PROPS}"
+    SECURITY="rpc-auth=on"
+fi
+if [ "${ROLE}" = worker ]; then
+    DRIVER_OPTS="-Dspark.ui.killEnabled=false"
+    if [ -n "${_SPARK_AUTH_SECRET:-}" ]; then
+        DRIVER_OPTS="${DRIVER_OPTS} -Dspark.authenticate=true"
+        PLACEHOLDER="not-the-secret:see-_SPARK_AUTH_SECRET"
+        DRIVER_OPTS="${DRIVER_OPTS} -Dspark.authenticate.secret=${PLACEHOLDER}"
+    fi
+    export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:+${JAVA_TOOL_OPTIONS} }${DRIVER_OPTS}"
+fi
+if [ "${ROLE}" = master ]; then
+    SECURITY="${SECURITY} rest-auth=off"
+    if [ -n "${SPARK_REST_JWS_KEY_FILE:-}" ]; then
+        JWS_KEY="$(secret_from_file SPARK_REST_JWS_KEY_FILE)" || exit 78
+        case "${JWS_KEY}" in
+            *[!A-Za-z0-9_-]*) die "SPARK_REST_JWS_KEY_FILE=${SPARK_REST_JWS_KEY_FILE} must hold" \
+                                  "a base64url key (A-Z a-z 0-9 - _, no padding)" ;;
+        esac
+        [ "${#JWS_KEY}" -ge 43 ] && [ $(( ${#JWS_KEY} % 4 )) -ne 1 ] \
+            || die "SPARK_REST_JWS_KEY_FILE=${SPARK_REST_JWS_KEY_FILE} holds ${#JWS_KEY}" \
+                   "characters: a key needs >= 43 (256 bits) and no length of 4n+1" \
+                   "(not base64); generate e.g. 64"
+        {
+            echo "spark.master.rest.filters org.apache.spark.ui.JWSFilter"
+            echo "spark.org.apache.spark.ui.JWSFilter.param.secretKey ${JWS_KEY}"
+            echo "spark.org.apache.spark.ui.JWSFilter.param.requireExpiration true"
+        } >>"${PROPS}"
+        unset JWS_KEY
+        SECURITY="${SECURITY% rest-auth=off} rest-auth=jws"
+    fi
+fi
+SUMMARY="${SUMMARY} ${SECURITY}"
+
 # --- JVM flags ---
 JVM_OPTS="${SPARK_DAEMON_JAVA_OPTS:-}"
 CDS_NOTE="off"

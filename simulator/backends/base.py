@@ -72,10 +72,25 @@ class OAuthSpec:
 
 @dataclass(frozen=True)
 class ExternalSparkSpec:
-    """A Spark master and workers started OUTSIDE the release (the service-only scenario)."""
+    """A Spark master and workers started OUTSIDE the release (the service-only scenario).
+
+    ``keys``: the Secret ``keys_secret``'s data (``rpc-secret``, ``rest-jws-key``), which the
+    API gets too; the external daemons read them as files, as the chart mounts them
+    (``SPARK_AUTH_SECRET_FILE``, ``SPARK_REST_JWS_KEY_FILE``; docs/security.md)."""
 
     workers: int = 1
     worker_memory: str = "512m"
+    keys_secret: str = ""
+    keys: Mapping[str, str] = field(default_factory=dict)
+
+    def key_env(self, keys_dir: str, role: str) -> dict[str, str]:
+        """The entrypoint's env for ``role`` with the keys as files in ``keys_dir``."""
+        env = {}
+        if "rpc-secret" in self.keys:
+            env["SPARK_AUTH_SECRET_FILE"] = f"{keys_dir}/rpc-secret"
+        if role == "master" and "rest-jws-key" in self.keys:
+            env["SPARK_REST_JWS_KEY_FILE"] = f"{keys_dir}/rest-jws-key"
+        return env
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,8 @@ def test_down_deletes_the_cluster(plans, name):
 def test_secrets_come_from_files_and_never_show(plans):
     stdout = plans["full-stack"][0]
     secret_cmds = [c for c in commands(stdout) if c[3:6] == ["create", "secret", "generic"]]
-    assert len(secret_cmds) == 2  # the owner Secret and the mock OAuth's clients
+    # the owner Secret, Spark's keys (RPC secret, REST signing key), the mock OAuth's clients
+    assert len(secret_cmds) == 3
     assert all(any(a.startswith("--from-file=") for a in c) for c in secret_cmds)
     assert "--from-literal" not in stdout and '"secret"' not in stdout
 

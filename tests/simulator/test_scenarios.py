@@ -10,12 +10,10 @@ A new file in scenarios/ is picked up by all three without touching this module.
 from __future__ import annotations
 
 import pytest
-import yaml
 
-from simulator import render as rendering
-from simulator import topology
 from simulator.check import check_scenario
-from simulator.scenarios import SCENARIOS_DIR, load, resolve_values_file, scenario_path
+from simulator.scenarios import SCENARIOS_DIR, load
+from simulator.stack import Stack
 
 SCENARIOS = sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml"))
 
@@ -25,19 +23,12 @@ def test_every_scenario_is_parametrized():
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_scenario_renders_its_components(name, tmp_path):
+def test_scenario_renders_its_components(name, runs_dir):
+    """Rendered exactly as a run renders it (the scenario's values, the simulator's --sets and
+    the Secrets it creates outside the release); nothing is started."""
     scenario = load(name)
-    files = [resolve_values_file(scenario_path(name), f) for f in scenario.values_files]
-    inline = tmp_path / "values.yaml"  # inline values go through a file, as the stack does
-    inline.write_text(yaml.safe_dump(scenario.values))
-    sets = list(scenario.set)
-    if scenario.external_spark is not None:  # what the simulator adds: the external master
-        sets.append("api-service.env.sparkMasterUrl=spark://external-master:7077")
-    rendered = rendering.render(rendering.CHART_DIR, [*files, str(inline)], sets,
-                                release=scenario.release, namespace=scenario.namespace)
-    topo = topology.build(rendered.objects(hooks=False), scenario.namespace,
-                          [topology.secret_manifest(f"{scenario.release}-owner-secret",
-                                                    scenario.namespace, {"owner-secret": "x"})])
+    stack = Stack.create(scenario, backend="process", progress=lambda _line: None)
+    _objects, topo = stack.render()
     components = {w.component for w in topo.workloads}
     assert set(scenario.expect.workloads) <= components, components
     assert not set(scenario.expect.absent) & components, components

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .rest_auth import load_key
 from .subject_scopes import SubjectScopes
 
 PACKAGED_CATALOG = Path(__file__).resolve().parent / "catalog.json"
@@ -70,6 +71,11 @@ class Settings(BaseSettings):
     max_executor_cores: int = Field(default=2, ge=1)
     max_cores: int = Field(default=4, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The master's REST gateway key (base64url text in a mounted Secret): every REST call is
+    # signed with it (rest_auth.py). Unset: calls go unsigned (a master without the filter).
+    rest_jws_key_file: Path | None = None
+    # The cluster's RPC needs spark.authenticate: every submission asks for it (never the secret).
+    spark_authenticate: bool = False
 
     @field_validator("master_url")
     @classmethod
@@ -105,6 +111,13 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"SPARK_API_OIDC_DISCOVERY_TOKEN_FILE={str(value)!r} is not a file: "
                              "mount a ServiceAccount token there (projected volume) or unset it")
+        return value
+
+    @field_validator("rest_jws_key_file")
+    @classmethod
+    def _rest_key(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_key(value)  # raises naming SPARK_API_REST_JWS_KEY_FILE and the fix
         return value
 
     @field_validator("max_driver_memory", "max_executor_memory")

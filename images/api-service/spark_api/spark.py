@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from .ownership import parse_app_name
+from .rest_auth import RestAuth
 from .settings import Settings
 
 SPARK_VERSION = "4.3.0"
@@ -48,16 +49,20 @@ class SparkMaster:
         self.settings, self.client = settings, client
         self.rest = settings.master_rest_base + "/v1/submissions"
         self.ui = settings.master_ui_base
+        self.rest_auth = RestAuth.from_settings(settings)
         # driver id -> (owner tag, job) or None for drivers the API did not submit. Immutable facts.
         self._owners: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        kwargs = self.rest_auth.sign(url, kwargs)
         try:
             response = await self.client.request(method, url, timeout=10.0, **kwargs)
         except httpx.HTTPError as exc:
             raise SparkUnavailable(f"{url} is unreachable ({type(exc).__name__}: {exc})") from exc
         if response.status_code >= 500:
             raise SparkUnavailable(f"{url} answered HTTP {response.status_code}")
+        if refused := self.rest_auth.refused(url, response):
+            raise SparkUnavailable(refused)
         return response
 
     async def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
@@ -85,7 +90,8 @@ class SparkMaster:
             "sparkProperties": {"spark.app.name": app_name,
                                 "spark.master": self.settings.master_url,
                                 "spark.submit.deployMode": "cluster",
-                                "spark.driver.supervise": "false", **properties},
+                                "spark.driver.supervise": "false", **properties,
+                                **self.rest_auth.submission_properties},
             "environmentVariables": {"SPARK_ENV_LOADED": "1"},
         }
         data = await self._json("POST", self.rest + "/create", json=body)

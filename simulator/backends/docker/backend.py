@@ -300,14 +300,20 @@ class DockerBackend:
     def start_external_spark(self, spec: ExternalSparkSpec) -> None:
         image = self._image("spark-job")
         tmp = VolumeMount("tmp", "/tmp", "emptyDir", size_limit="1Gi")
+        keys_dir = "/etc/spark-security"  # the Secret's files, as the chart mounts them
+        keys = VolumeMount("spark-keys", keys_dir, "secret", files=tuple(spec.keys.items()),
+                           read_only=True)
+        mounts = (tmp, keys) if spec.keys else (tmp,)
         common = {"SPARK_DAEMON_MEMORY": "512m"}
-        self._run_extra(EXTERNAL_MASTER, image, EXTERNAL_MASTER_ALIAS, common, ("master",),
-                        (8080, 7077, 6066), 8080, "/json/", (tmp,), alive=True)
+        self._run_extra(EXTERNAL_MASTER, image, EXTERNAL_MASTER_ALIAS,
+                        {**common, **spec.key_env(keys_dir, "master")}, ("master",),
+                        (8080, 7077, 6066), 8080, "/json/", mounts, alive=True)
         for i in range(spec.workers):
             env = dict(common, SPARK_MASTER_URL=self.external_master_url(),
-                       SPARK_WORKER_CORES="1", SPARK_WORKER_MEMORY=spec.worker_memory)
+                       SPARK_WORKER_CORES="1", SPARK_WORKER_MEMORY=spec.worker_memory,
+                       **spec.key_env(keys_dir, "worker"))
             self._run_extra(external_worker(i), image, f"external-worker-{i}", env, ("worker",),
-                            (8081,), 8081, "/json/", (tmp,))
+                            (8081,), 8081, "/json/", mounts)
 
     def extras(self) -> list[str]:
         return list(self.state.extras)

@@ -139,14 +139,25 @@ class KindBackend:
             self._load_image(name)
         if self.ns != "default":
             self.run(["kubectl", "create", "namespace", self.ns])
-        owner = self.state.secrets().get("owner_secret")
-        if owner:
-            path = self._private_file("owner-secret", owner["value"])
-            self._show_file(path, secret=True)
-            self.run(["kubectl", "-n", self.ns, "create", "secret", "generic", owner["name"],
-                      f"--from-file={owner['key']}={path}"])
+        secrets = self.state.secrets()
+        owner = secrets.get("owner_secret")
+        if owner:  # what the chart's ownerSecret.existingSecret names
+            self._create_secret(owner["name"], {owner["key"]: owner["value"]})
+        keys = secrets.get("spark_security")
+        if keys:  # what spark-job.security / api-service.sparkSecurity.existingSecret name
+            self._create_secret(keys["name"], keys["data"])
         self.state.backend_data["cluster_ready"] = True
         self.state.save()
+
+    def _create_secret(self, name: str, data: dict[str, str]) -> None:
+        """kubectl create secret generic from 0600 files: no value on a command line or in
+        the plan."""
+        args = []
+        for key, value in data.items():
+            path = self._private_file(f"{name}.{key}", value)
+            self._show_file(path, secret=True)
+            args.append(f"--from-file={key}={path}")
+        self.run(["kubectl", "-n", self.ns, "create", "secret", "generic", name, *args])
 
     def _load_image(self, name: str) -> None:
         tag = images.image_tag(name)  # the chart names :<appVersion>
@@ -177,10 +188,7 @@ class KindBackend:
     def start_oauth(self, spec: OAuthSpec) -> None:
         self._ensure_cluster()
         clients = json.dumps({"clients": {k: dict(v) for k, v in spec.clients.items()}})
-        path = self._private_file("oauth-clients.json", clients)
-        self._show_file(path, secret=True)
-        self.run(["kubectl", "-n", self.ns, "create", "secret", "generic", "mock-oauth-clients",
-                  f"--from-file=clients.json={path}"])
+        self._create_secret("mock-oauth-clients", {"clients.json": clients})
         self._apply_manifest("mock-oauth.yaml", IMAGE=images.image_tag("mock-oauth"),
                              AUDIENCE=spec.audience)
         self._rollout("mock-oauth")
@@ -190,7 +198,8 @@ class KindBackend:
     def start_external_spark(self, spec: ExternalSparkSpec) -> None:
         self._ensure_cluster()
         self._apply_manifest("external-spark.yaml", IMAGE=images.image_tag("spark-job"),
-                             WORKERS=str(spec.workers), WORKER_MEMORY=spec.worker_memory)
+                             WORKERS=str(spec.workers), WORKER_MEMORY=spec.worker_memory,
+                             KEYS_SECRET=spec.keys_secret)
         self._rollout("external-master")
         self._rollout("external-worker")
         self.state.extras[EXTERNAL_MASTER] = ExtraRecord(EXTERNAL_MASTER, ip="external-master")

@@ -9,6 +9,7 @@ run's ``RunState`` (run.json), so ``status`` and ``down`` work from any other pr
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -254,14 +255,22 @@ class ProcessBackend:
     def start_external_spark(self, spec: ExternalSparkSpec) -> None:
         master_ip = self.state.ip("ext/spark-master")
         pods = self.state.dir / "pods"
+        keys_dir = self.state.dir / "external-spark-keys"  # the Secret's files, as mounted
+        keys_dir.mkdir(mode=0o700, exist_ok=True)
+        for key, value in spec.keys.items():
+            fd = os.open(keys_dir / key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
         master = SparkMaster(master_ip, pods / EXTERNAL_MASTER, progress=self.progress,
-                             log_path=pods / f"{EXTERNAL_MASTER}.log")
+                             log_path=pods / f"{EXTERNAL_MASTER}.log",
+                             extra_env=spec.key_env(str(keys_dir), "master"))
         self._start_extra(EXTERNAL_MASTER, master, master_ip, master.port)
         for i in range(spec.workers):
             ip = self.state.ip(f"ext/spark-worker-{i}")
             worker = SparkWorker(ip, pods / external_worker(i), master.url,
                                  memory=spec.worker_memory, progress=self.progress,
-                                 log_path=pods / f"{external_worker(i)}.log")
+                                 log_path=pods / f"{external_worker(i)}.log",
+                                 extra_env=spec.key_env(str(keys_dir), "worker"))
             self._start_extra(external_worker(i), worker, ip, worker.ui_port)
 
     def extras(self) -> list[str]:
