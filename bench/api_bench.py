@@ -5,7 +5,7 @@
 2. the same job through `spark-submit`. Standalone cluster mode refuses Python applications, so
    the comparable path is CLIENT mode (the driver runs in the spark-submit process on this host)
    with the same script, arguments, memory and JVM flags: it includes a JVM + Python start that
-   the API path pays on the worker instead. DESIGN section 4 measured ~5.1-5.4 s (REST) vs
+   the API path pays on the worker instead. docs/design.md section 4 measured ~5.1-5.4 s (REST) vs
    ~6.0 s (spark-submit, tuned) before;
 3. throughput and p50/p99 of GET /v1/jobs/{id} (bearer JWT validated on every request, one REST
    status call to the master each) with httpx async: 16 concurrent clients, at most 2000

@@ -1,4 +1,4 @@
-"""Measure the Spark start-up and job latency that DESIGN section 4 quotes (not a test).
+"""Measure the Spark start-up and job latency that docs/design.md section 4 quotes (not a test).
 
     python -m tests.spark.measure [--rounds 2]     (from the repository root)
 

@@ -1,6 +1,6 @@
 """spark_api: a stateless, OAuth-protected job API in front of a Spark standalone master.
 
-Why stateless (DESIGN section 5): the Spark master is the source of truth for jobs, so any
+Why stateless (docs/design.md section 5): the Spark master is the source of truth for jobs, so any
 replica answers any request and a restart loses nothing. The API validates, authorizes and
 translates; it keeps no job table. Ownership is carried by the submission itself and checked
 with an HMAC keyed by ``SPARK_API_OWNER_SECRET`` (shared by every replica):
