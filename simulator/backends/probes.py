@@ -98,7 +98,9 @@ class ProbeTracker:
             track.failures, track.passed = 0, True
         else:
             track.failures += 1
-            if name != "startup":
+            # as the kubelet: a probe that passed fails only after failureThreshold failures
+            # in a row (one slow answer on a loaded node does not drop a pod from its Service)
+            if name != "startup" and track.failures >= track.probe.failure_threshold:
                 track.passed = False
 
     @property
