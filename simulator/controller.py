@@ -246,9 +246,8 @@ class Controller:
 
     def _restart(self, name: str) -> None:
         rec = self.state.pods[name]
-        rec.restarts += 1
+        rec.restarts += 1  # saved with the new process (or at the end of the step if it failed)
         rec.ready = False
-        self.state.save()
         try:
             what = self.backend.restart_pod(name, self.topology())
         except Exception as exc:  # noqa: BLE001 - a detached loop says why and tries again
