@@ -178,7 +178,10 @@ class Controller:
                     if self.state.stopped:
                         self.log("the run is stopped: exiting")
                         return
-                    self.step()
+                    try:
+                        self.step()
+                    except Exception as exc:  # noqa: BLE001 - say it, look again next time
+                        self.log(f"step failed: {type(exc).__name__}: {exc}")
             time.sleep(self.settings.interval)
 
     def step(self) -> None:

@@ -38,6 +38,8 @@ def summary(stack: Stack, out: TextIO, results: Sequence[CheckResult] = ()) -> N
         _table([("POD", "RESTARTS", "LAST EXIT")]
                + [(p["name"], str(p.get("restarts", 0)), p.get("last_exit") or "")
                   for p in restarted], out)
+    elif pods:
+        print("restarts: none", file=out)
     if "controller" in st:
         print(f"controller (restarts pods): {'running' if st['controller'] else 'NOT running'}",
               file=out)

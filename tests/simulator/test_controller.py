@@ -112,6 +112,8 @@ def test_sigkilled_api_answers_again_without_any_command(run, env):
     pod = _poll("status shows the restart",
                 lambda: (p := _pod(_status(run_id, env), "api"))["restarts"] == 1 and p, 30)
     assert pod["ready"] and pod["alive"]
+    text = _sim("status", run_id, env=env).stdout
+    assert "RESTARTS" in text and api in text, text
     # started by the CLI that has exited: its exit status was reaped by init, the controller
     # knows only that it ended; the restarted one is the controller's own child
     assert pod["last_exit"].startswith(("exited", "killed")), pod
