@@ -20,7 +20,7 @@ import psutil
 import pytest
 from test_process_backend import _assert_nothing_left
 
-from simulator.backends.procs import ProcRecord
+from simulator.local.procs import ProcRecord
 from simulator.controller import BACKOFF_CAP_ENV, BACKOFF_ENV
 from simulator.run import CONTROLLER, RunState
 from simulator.stack import Stack
