@@ -266,11 +266,17 @@ def _log_line(msg: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
 
 
+def _on_sigterm(*_: object) -> None:
+    """Exit once: ``down`` signals the process group and each member, so two SIGTERMs come."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(0)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m simulator.controller RUN_ID", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         Controller(argv[0], Settings.from_env(), _log_line).run()
     except RunError as exc:
