@@ -33,6 +33,16 @@ def summary(stack: Stack, out: TextIO, results: Sequence[CheckResult] = ()) -> N
         rows.append((f"{name} (outside release)", "1/1" if alive else "0/1", ""))
     print(f"\nrun {stack.state.run_id}", file=out)
     _table(rows, out)
+    restarted = [p for p in pods if p.get("restarts") or p.get("last_exit")]
+    if restarted:
+        _table([("POD", "RESTARTS", "LAST EXIT")]
+               + [(p["name"], str(p.get("restarts", 0)), p.get("last_exit") or "")
+                  for p in restarted], out)
+    elif pods:
+        print("restarts: none", file=out)
+    if "controller" in st:
+        print(f"controller (restarts pods): {'running' if st['controller'] else 'NOT running'}",
+              file=out)
     print(f"workers ALIVE (master /json/): {st['alive_workers']}", file=out)
     if results:
         rows = [("CHECK", "RESULT", "TIME", "DETAIL")]

@@ -9,21 +9,29 @@ found and removed. Secrets (owner HMAC key, OAuth client secrets) live apart in 
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import secrets as pysecrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simulator import topology
 from simulator.topology import Probe
 
 REPO = Path(__file__).resolve().parent.parent
 POD_IP_FIRST, POD_IP_LAST = 10, 199      # pods
 SERVICE_IP_FIRST, SERVICE_IP_LAST = 200, 250  # ClusterIP Service proxies
 EXTERNAL_IP_FIRST, EXTERNAL_IP_LAST = 2, 9   # outside the release: OAuth, external Spark
+CONTROLLER = "controller"  # the run's controller process, an extra of run.json (controller.py)
+REDACTED = "<redacted>"
+# run.lock file descriptors this process holds, with their depth: the lock is re-entrant here
+_HELD: dict[str, list[int]] = {}
 
 
 class RunError(RuntimeError):
@@ -170,6 +178,78 @@ class RunState:
         data["extras"] = {k: ExtraRecord(**v) for k, v in data.get("extras", {}).items()}
         return cls(**data)
 
+    # --- one writer at a time -----------------------------------------------------------------
+    @contextmanager
+    def locked(self, blocking: bool = True) -> Iterator[bool]:
+        """Hold the run's lock (``flock`` on ``<run dir>/run.lock``) for a load-modify-save.
+
+        The CLI (``up``, ``scale``, ``upgrade``, ``down``) and the run's controller both write
+        run.json; whoever holds the lock is the only writer, and reads the pods and extras from
+        disk first (``refresh``). Yields False when ``blocking`` is off and another process
+        holds it. Re-entrant within one process; the lock dies with its holder.
+        """
+        path = str(self.dir / "run.lock")
+        if path in _HELD:
+            _HELD[path][1] += 1
+            try:
+                yield True
+            finally:
+                _HELD[path][1] -= 1
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            yield False
+            return
+        _HELD[path] = [fd, 1]
+        try:
+            yield True
+        finally:
+            _HELD[path][1] -= 1
+            if _HELD[path][1] == 0:
+                del _HELD[path]
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    def refresh(self) -> None:
+        """Take the pods, extras and addresses from run.json: the controller may have restarted
+        a pod since this state was loaded. Call it holding ``locked()``."""
+        path = self.dir / "run.json"
+        if path.exists():
+            disk = RunState.load(self.run_id)
+            self.pods, self.extras, self.ips = disk.pods, disk.extras, disk.ips
+
+    def reload(self) -> None:
+        """Everything from run.json, in place: the backend and proxy holding this object see it
+        (the controller's view, re-read every loop)."""
+        self.__dict__.update(RunState.load(self.run_id).__dict__)
+
+    # --- the release as stored ----------------------------------------------------------------
+    def extra_objects(self) -> list[dict[str, Any]]:
+        """Objects outside the release the pods reference: the owner Secret and Spark's keys
+        (from secrets.json, as ``kubectl create secret`` would have made them)."""
+        secrets = self.secrets()
+        owner = secrets["owner_secret"]
+        out = [topology.secret_manifest(owner["name"], self.namespace,
+                                        {owner["key"]: owner["value"]})]
+        if spark_keys := secrets.get("spark_security"):
+            out.append(topology.secret_manifest(spark_keys["name"], self.namespace,
+                                                spark_keys["data"]))
+        return out
+
+    def stored_topology(self) -> topology.Topology:
+        """The topology of the manifests applied last, with the real owner Secret: what a pod is
+        started again from. run.json keeps Secrets redacted: the chart's own Secrets (only
+        rendered outside the simulator's settings, e.g. oauth-proxy's cookie) are left out."""
+        objects = [m for m in self.manifests
+                   if not (m.get("kind") == "Secret"
+                           and REDACTED in {*(m.get("data") or {}).values(),
+                                            *(m.get("stringData") or {}).values()})]
+        return topology.build(objects, self.namespace, self.extra_objects())
+
     # --- addresses ---------------------------------------------------------------------------
     def ip(self, key: str) -> str:
         """The stable address of ``pod/NAME``, ``svc/NAME`` or ``ext/NAME`` in this run."""
@@ -213,5 +293,5 @@ def _redact(obj: dict[str, Any]) -> dict[str, Any]:
     out = dict(obj)
     for key in ("data", "stringData"):
         if key in out:
-            out[key] = {k: "<redacted>" for k in out[key]}
+            out[key] = {k: REDACTED for k in out[key]}
     return out

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from simulator import controller
 from simulator import render as rendering
 from simulator import scenarios as scen
 from simulator import topology
@@ -148,13 +149,7 @@ class Stack:
 
     # ------------------------------------------------------------------ rendering
     def extra_objects(self) -> list[dict[str, Any]]:
-        owner = self.state.secrets()["owner_secret"]
-        out = [topology.secret_manifest(owner["name"], self.state.namespace,
-                                        {owner["key"]: owner["value"]})]
-        if spark_keys := self.state.secrets().get("spark_security"):
-            out.append(topology.secret_manifest(spark_keys["name"], self.state.namespace,
-                                                spark_keys["data"]))
-        return out
+        return self.state.extra_objects()
 
     def render(self, set_values: Sequence[str] | None = None
                ) -> tuple[list[dict], topology.Topology]:
@@ -175,6 +170,10 @@ class Stack:
 
     # ------------------------------------------------------------------ lifecycle
     def up(self) -> dict[str, Any]:
+        with self.state.locked():
+            return self._up()
+
+    def _up(self) -> dict[str, Any]:
         t0 = time.monotonic()
         objects, topo = self.render()
         notes = [n for n in topo.notes
@@ -196,8 +195,10 @@ class Stack:
         """Re-render with ``set_values`` (default: the current ones) and apply the difference."""
         sets = self.state.set_values if set_values is None else set_values
         objects, topo = self.render(sets)  # raises before anything changes on a bad value
-        self.state.set_values = list(sets)
-        return self._apply(objects, topo)
+        with self.state.locked():
+            self.state.refresh()
+            self.state.set_values = list(sets)
+            return self._apply(objects, topo)
 
     def scale(self, what: str, replicas: int, set_values: Sequence[str] = ()) -> ReconcileResult:
         if what not in ("workers", "api"):
@@ -215,7 +216,11 @@ class Stack:
         return self.reconcile(sets + list(set_values))
 
     def down(self) -> list[str]:
-        return self.backend.stop()
+        """The controller first (it would restart what is being stopped), then everything."""
+        with self.state.locked():
+            self.state.refresh()
+            controller.stop(self.state, self.progress)
+            return self.backend.stop()
 
     # ------------------------------------------------------------------ internals
     def _apply(self, objects: list[dict], topo: topology.Topology) -> ReconcileResult:
@@ -236,6 +241,8 @@ class Stack:
         expected = self.expected_workers(topo)
         if expected is not None and not self.dry_run:
             self.wait_alive_workers(expected)
+        if getattr(self.backend, "supervised", False) and not self.dry_run:
+            controller.ensure(self.state, self.progress)  # kind: Kubernetes itself does this
         self.state.save()
         return result
 
@@ -296,16 +303,25 @@ def status(stack: Stack) -> dict[str, Any]:
     pods = stack.backend.pods()
     out: dict[str, Any] = {"run_id": stack.state.run_id, "backend": stack.state.backend,
                            "stopped": stack.state.stopped,
-                           "pods": [p.__dict__ for p in pods],
+                           "pods": [dict(p.__dict__, last_exit=_last_exit(stack.state, p.name))
+                                    for p in pods],
                            "extras": {k: stack.backend.extra_alive(k)
                                       for k in stack.backend.extras()},
                            "set_values": stack.state.set_values}
+    if getattr(stack.backend, "supervised", False):
+        out["controller"] = controller.alive(stack.state)
     try:
         j = stack.master_json()
         out["alive_workers"] = j.get("aliveworkers")
     except (OSError, RunError):
         out["alive_workers"] = None
     return out
+
+
+def _last_exit(state: RunState, pod: str) -> str:
+    """Why the pod's previous process or container ended (the controller records it)."""
+    rec = state.pods.get(pod)
+    return rec.last_exit if rec else ""
 
 
 def known_run_dirs() -> list[Path]:

@@ -124,6 +124,36 @@ def terminate(records: Iterable[ProcRecord], grace: float = 8.0) -> list[str]:
     return [f"pid {p.pid}" for p in alive]
 
 
+def zombie_status(record: ProcRecord) -> int | None:
+    """The exit status (as ``waitpid`` reports it) of our process while it is a zombie, i.e. its
+    parent has not reaped it yet (``/proc/PID/stat`` field 52, Linux >= 3.5); else None."""
+    try:
+        proc = psutil.Process(record.pid)
+        if proc.status() != psutil.STATUS_ZOMBIE \
+                or abs(proc.create_time() - record.create_time) > 0.05:
+            return None
+        fields = Path(f"/proc/{record.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[49])  # fields after "(comm)" start at field 3
+    except (psutil.Error, OSError, IndexError, ValueError):
+        return None
+
+
+def exit_reason(returncode: int | None, *, waitpid_status: bool = False) -> tuple[int | None, str]:
+    """(exit code as Kubernetes reports it, a reason): a signal is ``128 + N``, named."""
+    if returncode is None:
+        return None, "exited (its exit status is not known here: the process was not started " \
+                     "by the run's controller)"
+    if waitpid_status:
+        returncode = -(returncode & 0x7F) if returncode & 0x7F else (returncode >> 8) & 0xFF
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return 128 - returncode, f"killed by {name} (exit code {128 - returncode})"
+    return returncode, f"exited with code {returncode}"
+
+
 def environ_of(record: ProcRecord) -> dict[str, str]:
     """The environment of a live process we started (for exec probes), else empty."""
     proc = record.process()

@@ -25,7 +25,7 @@ from simulator.backends.docker.containers import (ContainerSpec, pod_spec, port_
                                                   run_uid, write_files)
 from simulator.backends.docker.engine import RUN_LABEL, DockerError, docker
 from simulator.backends.probes import PodWait, ProbeTracker, Target, run_probe, wait_ready
-from simulator.run import ExtraRecord, PodRecord, RunError, RunState
+from simulator.run import CONTROLLER, ExtraRecord, PodRecord, RunError, RunState
 from simulator.topology import (Container, ContainerPort, EnvVar, Probe, Security, Topology,
                                 VolumeMount, Workload)
 
@@ -52,6 +52,7 @@ class DockerBackend:
 
     honors: tuple[str, ...] = ()
     name = "docker"
+    supervised = True  # the run's controller restarts its pods (simulator.controller)
 
     def __init__(self, state: RunState, progress: Progress = _stderr,
                  ready_timeout: float = 180.0) -> None:
@@ -177,12 +178,13 @@ class DockerBackend:
             return "127.0.0.1", published[port]
         return target
 
-    def _tracker(self, rec: PodRecord) -> ProbeTracker:
+    def _tracker(self, rec: PodRecord, liveness: bool = False) -> ProbeTracker:
         readiness = rec.readiness
         if rec.startup is None and readiness is None and rec.ports:
             readiness = Probe("tcpSocket", port=rec.ports[0])
         container = rec.container or ""
-        return ProbeTracker(self._target(container), rec.startup, readiness, None,
+        return ProbeTracker(self._target(container), rec.startup, readiness,
+                            rec.liveness if liveness else None,
                             lambda cmd, timeout: engine.exec_in(container, cmd, timeout))
 
     def _master_alive(self, target: Target, port: int) -> tuple[bool, str]:
@@ -257,6 +259,48 @@ class DockerBackend:
             raise RunError(f"no pod {pod!r} in run {self.state.run_id}")
         return engine.logs(rec.container, lines)
 
+    # ---------------------------------------------------------------- for the run's controller
+    def probe_tracker(self, rec: PodRecord) -> ProbeTracker:
+        """All of the pod's probes, liveness included, as the kubelet runs them over time."""
+        return self._tracker(rec, liveness=True)
+
+    def pod_exit(self, pod: str) -> tuple[int | None, str] | None:
+        """None while the pod's container runs; else (exit code, what Docker says)."""
+        st = engine.state(self.state.pods[pod].container or "")
+        if st.get("Running"):
+            return None
+        code = st.get("ExitCode")
+        return code, (f"exited with code {code}" if st else "container is gone") + \
+            (" (OOMKilled)" if st.get("OOMKilled") else "")
+
+    def restart_pod(self, pod: str, topology: Topology) -> str:
+        """Restart a pod's container as the kubelet does (same container: same address, same
+        files; stopped with the pod's grace period first when it still runs), or run it again
+        from the manifests when the container is gone. Does not wait for readiness."""
+        rec = self.state.pods[pod]
+        w = next((w for w in topology.workloads if pod in w.pod_names()), None)
+        if w is None:
+            raise RunError(f"pod {pod} is not in the applied manifests of run "
+                           f"{self.state.run_id}")
+        grace = int(w.termination_grace)
+        if rec.container and docker("restart", "-t", str(grace), rec.container, check=False,
+                                    timeout=grace + 60).returncode == 0:
+            rec.ready = False
+            self.state.save()
+            return f"container {rec.container[:12]} restarted"
+        name = image_name(w.main)
+        if name is None:
+            raise RunError(f"pod {pod}: image {w.main.image!r} is not built from images/")
+        self._run_pod(pod, w, topology, self._image(name))
+        new = self.state.pods[pod]
+        new.restarts, new.last_exit = rec.restarts, rec.last_exit
+        self.state.save()
+        return f"container {(new.container or '')[:12]} created again"
+
+    def sync_endpoints(self, topology: Topology) -> None:
+        """Nothing to move: Services are Docker DNS aliases, which cannot drop a not-ready pod;
+        only the client endpoint (``api_url``) follows readiness."""
+
     # ---------------------------------------------------------------- outside the release
     def _run_extra(self, name: str, image: str, alias: str, env: dict[str, str],
                    args: tuple[str, ...], ports: tuple[int, ...], ready_port: int,
@@ -316,7 +360,7 @@ class DockerBackend:
                             (8081,), 8081, "/json/", mounts)
 
     def extras(self) -> list[str]:
-        return list(self.state.extras)
+        return [n for n in self.state.extras if n != CONTROLLER]
 
     def extra_alive(self, name: str) -> bool:
         extra = self.state.extras.get(name)

@@ -27,7 +27,7 @@ from simulator.local import (ComponentStartError, LocalComponent, MockOAuthProce
                              SparkWorker, cds_cache, ensure_archives, procs, spark_home)
 from simulator.local.base import http_json
 from simulator.local.procs import ProcRecord
-from simulator.run import ExtraRecord, PodRecord, RunError, RunState, subnet_for
+from simulator.run import CONTROLLER, ExtraRecord, PodRecord, RunError, RunState, subnet_for
 from simulator.topology import Workload
 
 def _stderr(msg: str) -> None:
@@ -39,6 +39,7 @@ class ProcessBackend:
 
     honors: tuple[str, ...] = ()
     name = "process"
+    supervised = True  # the run's controller restarts its pods (simulator.controller)
 
     def __init__(self, state: RunState, progress: Progress = _stderr,
                  ready_timeout: float = 120.0) -> None:
@@ -145,13 +146,14 @@ class ProcessBackend:
                                   capture_output=True, timeout=timeout).returncode
         return run
 
-    def _tracker(self, rec: PodRecord) -> ProbeTracker:
+    def _tracker(self, rec: PodRecord, liveness: bool = False) -> ProbeTracker:
         readiness = rec.readiness
         if rec.startup is None and readiness is None and rec.ports:
             # no probe: ready once its first port accepts connections
             from simulator.topology import Probe
             readiness = Probe("tcpSocket", port=rec.ports[0])
-        return ProbeTracker(at(rec.ip), rec.startup, readiness, None, self._exec_in(rec))
+        return ProbeTracker(at(rec.ip), rec.startup, readiness,
+                            rec.liveness if liveness else None, self._exec_in(rec))
 
     def _ready_now(self, rec: PodRecord) -> tuple[bool, str]:
         """One look as `status` takes it: startup passed (or none) and readiness passes."""
@@ -231,6 +233,48 @@ class ProcessBackend:
             raise RunError(f"no pod {pod!r} in run {self.state.run_id}")
         return procs.tail(rec.log, lines)
 
+    # ---------------------------------------------------------------- for the run's controller
+    def probe_tracker(self, rec: PodRecord) -> ProbeTracker:
+        """All of the pod's probes, liveness included, as the kubelet runs them over time."""
+        return self._tracker(rec, liveness=True)
+
+    def pod_exit(self, pod: str) -> tuple[int | None, str] | None:
+        """None while the pod's process runs; else (exit code, or None when no longer known,
+        and what is known). The code is known when this process started the pod (the
+        controller's restarts) or while the pod waits unreaped as its parent's zombie."""
+        rec = self.state.pods[pod]
+        proc = ProcRecord.from_json(rec.proc) if rec.proc else None
+        if proc is not None and proc.alive():
+            return None
+        popen = self._popens.get(proc.pid) if proc else None
+        if popen is not None:
+            return procs.exit_reason(popen.poll())
+        return procs.exit_reason(procs.zombie_status(proc) if proc else None,
+                                 waitpid_status=True)
+
+    def restart_pod(self, pod: str, topology) -> str:
+        """Start a pod again from its record and the applied manifests, as the kubelet restarts
+        a container: same IP, same pod directory; what is left of its process group is stopped
+        first (the pod's grace period). Does not wait: the caller's probes say when it is
+        ready. Keeps ``restarts`` and ``last_exit``."""
+        old = self.state.pods[pod]
+        w = next((w for w in topology.workloads if pod in w.pod_names()), None)
+        if w is None:
+            raise RunError(f"pod {pod} is not in the applied manifests of run "
+                           f"{self.state.run_id}")
+        if old.proc:
+            procs.terminate([ProcRecord.from_json(old.proc)], grace=w.termination_grace)
+        self._launch_pod(pod, w, topology, service_addresses(self.state, topology, []))
+        new = self.state.pods[pod]
+        new.restarts, new.last_exit, new.ready = old.restarts, old.last_exit, False
+        self.proxy.write(topology)
+        self.state.save()
+        return f"pid {ProcRecord.from_json(new.proc).pid}"
+
+    def sync_endpoints(self, topology) -> None:
+        """The Service proxy follows the pods' ``ready`` (only ready pods get traffic)."""
+        self.proxy.write(topology)
+
     # ---------------------------------------------------------------- outside the release
     def _start_extra(self, name: str, component: LocalComponent, ip: str, port: int = 0) -> None:
         """Start a local component outside the release and record it for status and down."""
@@ -274,7 +318,7 @@ class ProcessBackend:
             self._start_extra(external_worker(i), worker, ip, worker.ui_port)
 
     def extras(self) -> list[str]:
-        return [n for n in self.state.extras if n != PROXY]
+        return [n for n in self.state.extras if n not in (PROXY, CONTROLLER)]
 
     def extra_alive(self, name: str) -> bool:
         extra = self.state.extras.get(name)
