@@ -55,17 +55,27 @@ class ApiProcess:
     log_path: Path
     host: str = ""
     port: int = 0
+    metrics_port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        """Prometheus metrics: a port of their own (SPARK_API_METRICS_PORT), same address."""
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
     def start(self, timeout: float = 30.0) -> "ApiProcess":
         self.host, self.port = free_loopback()
+        with socket.socket() as sock:
+            sock.bind((self.host, 0))
+            self.metrics_port = sock.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPARK_API_")}
         env.update({"PYTHONPATH": os.pathsep.join([str(API_DIR), str(REPO)]),
                     "SPARK_API_HOST": self.host, "SPARK_API_PORT": str(self.port),
+                    "SPARK_API_METRICS_PORT": str(self.metrics_port),
                     "SPARK_API_JOBS_DIR": str(JOBS_DIR)})
         env.update(self.env)
         print(f"[api] starting python -m spark_api on {self.url} (log {self.log_path})", flush=True)

@@ -13,6 +13,7 @@ from .auth import OidcVerifier
 from .catalog import Catalog
 from .issuer_access import IssuerAccess
 from .limits import BodyLimitMiddleware
+from . import metrics as metrics_server
 from .metrics import Metrics, MetricsMiddleware
 from .ownership import Ownership
 from .routers import catalog, health, jobs
@@ -38,9 +39,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 # A client of its own: the issuer's CA, and the discovery token never goes
                 # through the client the Spark master calls use.
                 issuer_client = await stack.enter_async_context(access.client())
-                app.state.verifier = OidcVerifier(settings.oidc_issuer or "",
-                                                  settings.oidc_audience or "", issuer_client,
-                                                  access=access)
+                app.state.verifier = OidcVerifier(
+                    settings.oidc_issuer or "", settings.oidc_audience or "", issuer_client,
+                    refresh_interval=settings.oidc_refresh_interval, access=access,
+                    max_backoff=settings.oidc_refresh_max_backoff,
+                    max_lifetime=float(settings.oidc_max_token_lifetime))
                 log.info("oidc: issuer %s, CA %s, discovery token %s, subject scopes for %d "
                          "pattern(s)", settings.oidc_issuer,
                          settings.oidc_ca_file or "system store",
@@ -51,6 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             "anyone who can reach %s:%s can submit and kill jobs. "
                             "Never run this way outside local development. !!!",
                             settings.host, settings.port)
+            if settings.metrics_port:
+                server, _ = metrics_server.serve(metrics, settings.metrics_host or settings.host,
+                                                 settings.metrics_port)
+                stack.callback(server.server_close)
+                stack.callback(server.shutdown)
             log.info("spark-api ready: auth=%s master=%s catalog=%s (%d jobs)",
                      settings.auth_mode.value, settings.master_url, settings.catalog_path,
                      len(job_catalog.entries))

@@ -68,6 +68,21 @@ class Settings(BaseSettings):
     max_executor_cores: int = Field(default=2, ge=1)
     max_cores: int = Field(default=4, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # The Authorization header's size cap, checked before any parsing (over it: 401). Kubernetes
+    # ServiceAccount tokens are ~1-2 KB, OAuth access tokens usually smaller.
+    max_token_bytes: int = Field(default=8192, ge=1024, le=65536)
+    # Longest token accepted: exp - iat (and exp - now) in seconds; longer-lived tokens are
+    # refused with 401, as is an iat in the future (beyond a 30 s leeway).
+    oidc_max_token_lifetime: int = Field(default=86400, ge=60)
+    # JWKS refresh for an unknown kid: at most once per interval; after failures the wait
+    # doubles up to the backoff cap (seconds).
+    oidc_refresh_interval: float = Field(default=5.0, gt=0, le=3600)
+    oidc_refresh_max_backoff: float = Field(default=300.0, gt=0, le=86400)
+    # Prometheus /metrics is served on its own port (never through the API's Route or Ingress);
+    # the address defaults to the main server's (SPARK_API_HOST). In openshift-proxy mode the API
+    # listens on 127.0.0.1, so set SPARK_API_METRICS_HOST to the pod IP there. Port 0: off.
+    metrics_host: str | None = None
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
 
     @field_validator("master_url")
     @classmethod
@@ -110,6 +125,12 @@ class Settings(BaseSettings):
     def _memory(cls, value: str) -> str:
         memory_mb(value)
         return value
+
+    @model_validator(mode="after")
+    def _metrics_host(self) -> "Settings":
+        if not self.metrics_host:
+            self.metrics_host = self.host
+        return self
 
     @model_validator(mode="after")
     def _auth_complete(self) -> "Settings":

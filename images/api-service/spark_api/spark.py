@@ -54,7 +54,7 @@ class SparkMaster:
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self.client.request(method, url, timeout=10.0, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:  # every httpx error
             raise SparkUnavailable(f"{url} is unreachable ({type(exc).__name__}: {exc})") from exc
         if response.status_code >= 500:
             raise SparkUnavailable(f"{url} answered HTTP {response.status_code}")

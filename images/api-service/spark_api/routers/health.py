@@ -1,15 +1,17 @@
-"""Liveness, readiness (the master is reachable and ALIVE) and Prometheus metrics."""
+"""Liveness and readiness (the master is reachable and ALIVE). Metrics have their own port."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import logging
 
-from ..deps import MasterDep, MetricsDep
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ..deps import MasterDep
 from ..errors import error_body
 from ..spark import SparkUnavailable
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger("spark_api.health")
 
 
 @router.get("/healthz")
@@ -22,17 +24,12 @@ async def readyz(master: MasterDep) -> JSONResponse:
     try:
         cluster = await master.cluster()
     except SparkUnavailable as exc:
+        log.warning("not ready: %s", exc)  # the detail (URL, error) stays in the log
         return JSONResponse(status_code=503, headers={"Retry-After": "5"},
                             content=error_body("spark_unavailable",
-                                               f"Spark master not reachable: {exc}"))
+                                               "the Spark master is not reachable"))
     if cluster.get("status") != "ALIVE":
         return JSONResponse(status_code=503, headers={"Retry-After": "5"},
                             content=error_body("spark_unavailable",
                                                f"Spark master status is {cluster.get('status')}"))
-    return JSONResponse({"status": "ready", "master": cluster.get("url"),
-                         "aliveWorkers": cluster.get("aliveworkers")})
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(m: MetricsDep) -> Response:
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    return JSONResponse({"status": "ready", "aliveWorkers": cluster.get("aliveworkers")})

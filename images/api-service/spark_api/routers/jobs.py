@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Annotated, Literal
 
@@ -18,13 +19,15 @@ from ..spark import SparkUnavailable
 from ..states import TERMINAL, from_driver_state
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+log = logging.getLogger("spark_api.jobs")
 
 MIN_MEMORY_MB = 512  # below ~450 MiB of heap Spark refuses to start a driver or an executor
 
 
 def _unavailable(exc: SparkUnavailable) -> ApiError:
+    log.warning("Spark unavailable: %s", exc)  # URLs and library messages stay in the log
     return ApiError(503, "spark_unavailable",
-                    f"the Spark master is not available, try again shortly: {exc}",
+                    "the Spark master is not available, try again shortly",
                     headers={"Retry-After": "5"})
 
 
