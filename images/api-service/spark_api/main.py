@@ -8,7 +8,7 @@ from typing import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from . import errors
+from . import errors, openapi
 from .auth import OidcVerifier
 from .catalog import Catalog
 from .issuer_access import IssuerAccess
@@ -25,7 +25,10 @@ log = logging.getLogger("spark_api")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()  # type: ignore[call-arg]
-    job_catalog = Catalog.load(settings.catalog_path)
+    # Every string parameter fits in a body: 12 bytes per character at worst (a JSON-escaped
+    # surrogate pair), with room for the rest of the spec.
+    job_catalog = Catalog.load(settings.catalog_path,
+                               max_string_chars=max(1, (settings.max_body_bytes - 4096) // 12))
     metrics = Metrics()
 
     @asynccontextmanager
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ownership = Ownership(settings.secret_bytes)
     app.state.metrics = metrics
     errors.install(app)
+    openapi.install(app, settings, job_catalog)
     app.include_router(jobs.router)
     app.include_router(catalog.router)
     app.include_router(health.router)

@@ -67,3 +67,27 @@ class CatalogItem(BaseModel):
     name: str
     description: str
     parameters: dict[str, Any]
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class Error(BaseModel):
+    code: str = Field(description="stable, for clients to branch on")
+    message: str = Field(description="what is wrong and how to fix it")
+    field: str | None = Field(default=None, description="the dotted path of the field at fault")
+    details: list[ErrorDetail] | None = Field(default=None,
+                                              description="every invalid field (422 only)")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: {"error": {"code", "message", "field"?, "details"?}}."""
+
+    error: Error
+
+
+class Ready(BaseModel):
+    status: str
+    aliveWorkers: int | None = None

@@ -22,6 +22,7 @@ PACKAGED_CATALOG = Path(__file__).resolve().parent / "catalog.json"
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "default", "xxx",
                  "todo", "password", "insecure"}
 _MEMORY = re.compile(r"^[1-9][0-9]*[mMgG]$")
+MIN_MEMORY_MB = 512  # below ~450 MiB of heap Spark refuses to start a driver or an executor
 
 
 class AuthMode(str, Enum):

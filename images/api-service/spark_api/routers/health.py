@@ -8,6 +8,8 @@ from fastapi.responses import JSONResponse
 
 from ..deps import MasterDep
 from ..errors import error_body
+from ..models import Ready
+from ..openapi import errors
 from ..spark import SparkUnavailable
 
 router = APIRouter(tags=["health"])
@@ -19,7 +21,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Ready, responses=errors(503))
 async def readyz(master: MasterDep) -> JSONResponse:
     try:
         cluster = await master.cluster()

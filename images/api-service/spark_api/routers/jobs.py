@@ -14,14 +14,17 @@ from ..deps import CatalogDep, MasterDep, MetricsDep, OwnershipDep, SettingsDep
 from ..errors import ApiError
 from ..models import Job, JobPage, JobSubmission, Links, LogChunk
 from ..ownership import JobRef, Ownership, parse_job_id
-from ..settings import Settings, memory_mb
+from ..openapi import errors
+from ..settings import MIN_MEMORY_MB, Settings, memory_mb
 from ..spark import SparkUnavailable
 from ..states import TERMINAL, from_driver_state
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = logging.getLogger("spark_api.jobs")
 
-MIN_MEMORY_MB = 512  # below ~450 MiB of heap Spark refuses to start a driver or an executor
+# Every operation here needs a token: 401 (none or bad), 403 (scope), 503 (issuer or master).
+_AUTH = (401, 403, 503)
+MAX_LOG_OFFSET = 2**63 - 1  # the worker reads a Java long
 
 
 def _unavailable(exc: SparkUnavailable) -> ApiError:
@@ -70,8 +73,7 @@ def _authorize(ref: JobRef | None, principal: Principal, ownership: Ownership) -
     return ref
 
 
-@router.post("", status_code=202, response_model=Job,
-             responses={413: {"description": "body too large"}, 503: {"description": "no Spark"}})
+@router.post("", status_code=202, response_model=Job, responses=errors(*_AUTH, 413, 422))
 async def submit_job(request: Request, spec: JobSubmission, principal: Submitter,
                      settings: SettingsDep, catalog: CatalogDep, master: MasterDep,
                      ownership: OwnershipDep, metrics: MetricsDep) -> JSONResponse:
@@ -105,7 +107,7 @@ async def submit_job(request: Request, spec: JobSubmission, principal: Submitter
                         headers={"Location": job.links.self})
 
 
-@router.get("", response_model=JobPage)
+@router.get("", response_model=JobPage, responses=errors(*_AUTH, 422))
 async def list_jobs(request: Request, principal: Reader, master: MasterDep,
                     ownership: OwnershipDep,
                     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -131,7 +133,7 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
     return JobPage(items=page, nextOffset=offset + limit if offset + limit < len(mine) else None)
 
 
-@router.get("/{job_id}", response_model=Job)
+@router.get("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404))
 async def get_job(request: Request, job_id: str, principal: Reader, master: MasterDep,
                   ownership: OwnershipDep) -> Job:
     ref = _authorize(parse_job_id(job_id), principal, ownership)
@@ -145,10 +147,12 @@ async def get_job(request: Request, job_id: str, principal: Reader, master: Mast
     return _job(request, job_id, ref, status.state, status.message)
 
 
-@router.delete("/{job_id}", response_model=Job)
+@router.delete("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404, 409))
 async def kill_job(request: Request, job_id: str, principal: Submitter, master: MasterDep,
                    ownership: OwnershipDep) -> Job:
-    """Kill the job and wait briefly (up to ~10 s) until Spark reports it ended."""
+    """Kill the job and wait briefly (up to ~10 s) until Spark reports it ended.
+
+    The job is not removed: it stays readable (and listed) with state KILLED."""
     ref = _authorize(parse_job_id(job_id), principal, ownership)
     try:
         status = await master.status(ref.driver_id)
@@ -169,10 +173,10 @@ async def kill_job(request: Request, job_id: str, principal: Submitter, master: 
     return _job(request, job_id, ref, status.state, status.message)
 
 
-@router.get("/{job_id}/logs", response_model=LogChunk)
+@router.get("/{job_id}/logs", response_model=LogChunk, responses=errors(*_AUTH, 404, 422))
 async def job_logs(job_id: str, principal: Reader, master: MasterDep, ownership: OwnershipDep,
                    stream: Annotated[Literal["stdout", "stderr"], Query()] = "stdout",
-                   offset: Annotated[int, Query(ge=0)] = 0,
+                   offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
                    length: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65536) -> LogChunk:
     """The driver's output (stdout holds the script's prints and tracebacks), a bounded slice."""
     ref = _authorize(parse_job_id(job_id), principal, ownership)
