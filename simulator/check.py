@@ -6,7 +6,9 @@ so a failure says why, and how long it took (the summary table shows job times).
 """
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +148,54 @@ def check_job(api: ApiClient, exp: JobExpectation) -> CheckResult:
                        f"{job['id']} → {final['state']} (expected {exp.outcome})"
                        + (f": {final.get('message')}" if final.get("message") else ""),
                        took, data={"id": job["id"], "state": final["state"]})
+
+
+@dataclass
+class CheckReport:
+    """What `check` found: every result, and whatever `down` could not remove."""
+
+    scenario: str
+    backend: str
+    results: list[CheckResult]
+    leftovers: list[str]
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return (not self.error and not self.leftovers and bool(self.results)
+                and all(r.ok for r in self.results))
+
+
+def check_scenario(scenario: Scenario, backend: str, set_values: Sequence[str] = (), *,
+                   values_files: Sequence[str] = (), set_string_values: Sequence[str] = (),
+                   progress=None,
+                   more: Callable[[Stack], list[CheckResult]] | None = None) -> CheckReport:
+    """up + every expectation (+ ``more`` checks of the live stack) + down (down also on failure
+    and interrupts): the `check` command and the scenario tests share this one path."""
+    from simulator import report
+    from simulator.run import RunError
+
+    kw = {"progress": progress} if progress else {}
+    stack = Stack.create(scenario, set_values, backend, values_files=values_files,
+                         set_string_values=set_string_values, **kw)
+    results: list[CheckResult] = []
+    error = ""
+    try:
+        stack.up()
+        stack.progress(f"checking {scenario.name} on {backend}: {len(scenario.expect.jobs)} "
+                       f"job(s), {len(scenario.expect.auth)} auth call(s)")
+        results = evaluate(stack, scenario) + (more(stack) if more else [])
+        report.summary(stack, sys.stderr, results)
+    except (RunError, OSError, httpx.HTTPError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        stack.progress(f"check {scenario.name} failed: {error}")
+    finally:
+        leftovers = stack.down()
+    out = CheckReport(scenario.name, backend, results, leftovers, error)
+    if leftovers:
+        stack.progress(f"LEAK after down: {leftovers}")
+    stack.progress(f"check {scenario.name} ({backend}): {'PASSED' if out.passed else 'FAILED'}")
+    return out
 
 
 def evaluate(stack: Stack, scenario: Scenario) -> list[CheckResult]:

@@ -9,6 +9,8 @@ what it starts, what it waits for and how long it took.
 from __future__ import annotations
 
 import fcntl
+import fnmatch
+import hashlib
 import os
 import re
 import shutil
@@ -156,6 +158,63 @@ def ensure_base_image() -> None:
 
 def image_tag(name: str, version: str | None = None) -> str:
     return f"spark-stack/{name}:{version or project_version()}"
+
+
+def _context_files(name: str) -> list[tuple[str, Path]]:
+    """(path in the context, file) for every file ``docker build`` would send, sorted."""
+    spec = IMAGE_SPECS[name]
+    roots = ([(".", IMAGES / name)] if spec.context_parts is None
+             else [(part, REPO / part) for part in spec.context_parts])
+    ignore = ["**/__pycache__", "**/*.pyc", "__pycache__", "*.pyc"]
+    dockerignore = IMAGES / name / ".dockerignore"
+    if spec.context_parts is None and dockerignore.exists():
+        ignore += [line.strip().rstrip("/") for line in dockerignore.read_text().splitlines()
+                   if line.strip() and not line.startswith("#")]
+    out = []
+    for prefix, root in roots:
+        for path in sorted(root.rglob("*")):
+            rel = os.path.normpath(os.path.join(prefix, str(path.relative_to(root))))
+            parts = rel.split(os.sep)
+            if path.is_dir() or any(
+                    fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(parts[-1], pat.lstrip("*/"))
+                    or any(fnmatch.fnmatch(p, pat.lstrip("*/")) for p in parts[:-1])
+                    for pat in ignore):
+                continue
+            out.append((rel, path))
+    dockerfile = (IMAGES / name / spec.dockerfile if spec.context_parts is None
+                  else REPO / spec.dockerfile)
+    if all(path != dockerfile for _, path in out):  # .dockerignore may list it; it still counts
+        out.append(("Dockerfile", dockerfile))
+    return out
+
+
+def context_hash(name: str) -> str:
+    """A digest of the image's build context (names, modes, contents) and of the base image:
+    the image is rebuilt only when one of them changed."""
+    digest = hashlib.sha256()
+    for rel, path in _context_files(name):
+        digest.update(f"{rel}\0{path.stat().st_mode & 0o111}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    base = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", BASE_IMAGE],
+                          capture_output=True, text=True).stdout.strip()
+    digest.update(base.encode())
+    return digest.hexdigest()[:12]
+
+
+def ensure_image(name: str) -> str:
+    """The image built from the current ``images/<name>``: ``spark-stack/<name>:ctx-<hash>``.
+
+    Built (and also tagged ``:<version>``) only when no image for this exact build context
+    exists yet; otherwise returns at once.
+    """
+    ensure_base_image()
+    tag = f"spark-stack/{name}:ctx-{context_hash(name)}"
+    if image_exists(tag):
+        _say(f"{tag} is up to date (build context unchanged)")
+        return tag
+    built = build_image(name)
+    subprocess.run(["docker", "tag", built.tag, tag], check=True, capture_output=True)
+    return tag
 
 
 def build_image(name: str, version: str | None = None) -> BuiltImage:

@@ -14,9 +14,11 @@ import json
 import os
 import secrets as pysecrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from simulator.topology import Probe
 
 REPO = Path(__file__).resolve().parent.parent
 POD_IP_FIRST, POD_IP_LAST = 10, 199      # pods
@@ -58,6 +60,64 @@ def subnet_for(run_id: str, taken: set[str] | None = None) -> str:
     raise RunError("no free loopback /24 found for this run; run `down` on old runs")
 
 
+def _probe_from_json(data: dict[str, Any] | None) -> Probe | None:
+    if not data:
+        return None
+    return Probe(**{**data, "command": tuple(data.get("command") or ())})
+
+
+@dataclass
+class PodRecord:
+    """One pod of the release as a backend started it; what run.json keeps per pod.
+
+    ``proc`` is the process backend's ProcRecord (as JSON), ``container`` the docker backend's
+    container id; the probes are kept so `status` in another process can run them again.
+    """
+
+    name: str
+    workload: str
+    component: str
+    template_hash: str
+    ip: str
+    log: str = ""
+    ready: bool = False
+    restarts: int = 0
+    last_exit: str = ""
+    proc: dict[str, Any] | None = None
+    container: str | None = None
+    cwd: str = ""
+    ports: list[int] = field(default_factory=list)
+    master_ui_port: int | None = None
+    startup: Probe | None = None
+    readiness: Probe | None = None
+    liveness: Probe | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PodRecord:
+        data = dict(data)
+        for key in ("startup", "readiness", "liveness"):
+            data[key] = _probe_from_json(data.get(key))
+        return cls(**data)
+
+
+@dataclass
+class ExtraRecord:
+    """Something outside the release (mock OAuth, external Spark) or a helper (Service proxy)."""
+
+    name: str
+    ip: str = ""
+    port: int = 0
+    log: str = ""
+    proc: dict[str, Any] | None = None
+    container: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class RunState:
     """What run.json holds. Written after every change, so a crash loses nothing."""
@@ -70,11 +130,13 @@ class RunState:
     namespace: str = "default"
     values_files: list[str] = field(default_factory=list)
     set_values: list[str] = field(default_factory=list)
+    set_string_values: list[str] = field(default_factory=list)
     sim_set_values: list[str] = field(default_factory=list)  # what the simulator adds
     manifests: list[dict[str, Any]] = field(default_factory=list)
     ips: dict[str, str] = field(default_factory=dict)          # "pod/x", "svc/x", "ext/x" → IP
-    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
-    extras: dict[str, dict[str, Any]] = field(default_factory=dict)  # oauth, proxy, ext spark
+    pods: dict[str, PodRecord] = field(default_factory=dict)
+    extras: dict[str, ExtraRecord] = field(default_factory=dict)  # oauth, proxy, ext spark
+    backend_data: dict[str, Any] = field(default_factory=dict)  # e.g. docker network, images
     outputs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     created: float = field(default_factory=time.time)
@@ -88,6 +150,8 @@ class RunState:
         self.dir.mkdir(parents=True, exist_ok=True)
         data = dict(self.__dict__)
         data["manifests"] = [_redact(m) for m in self.manifests]
+        data["pods"] = {k: v.to_json() for k, v in self.pods.items()}
+        data["extras"] = {k: v.to_json() for k, v in self.extras.items()}
         tmp = self.dir / "run.json.tmp"
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(self.dir / "run.json")
@@ -101,6 +165,8 @@ class RunState:
                            f"{known or 'none'}); set "
                            f"SPARK_STACK_RUNS_DIR if it was started elsewhere")
         data = json.loads(path.read_text())
+        data["pods"] = {k: PodRecord.from_json(v) for k, v in data.get("pods", {}).items()}
+        data["extras"] = {k: ExtraRecord(**v) for k, v in data.get("extras", {}).items()}
         return cls(**data)
 
     # --- addresses ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import secrets as pysecrets
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ import yaml
 from simulator import render as rendering
 from simulator import scenarios as scen
 from simulator import topology
-from simulator.backends.process import (ProcessBackend, ReconcileResult, image_kind,
-                                        service_of, spark_env, SPARK_ENTRYPOINT)
-from simulator.run import REPO, RunError, RunState, new_run_id, subnet_for, runs_root
+from simulator.backends import DEFAULT_BACKEND, backend_class, backend_for
+from simulator.backends.base import (OAUTH, Backend, ExternalSparkSpec, OAuthSpec,
+                                     ReconcileResult, EXTERNAL_MASTER)
+from simulator.run import RunError, RunState, new_run_id, runs_root
 from simulator.waiting import wait_for
 
 OAUTH_PORT = 9000
@@ -36,7 +38,6 @@ CLIENTS = {
     "sim-admin": ("admin", "jobs:read jobs:submit jobs:admin"),
     "sim-reader": ("readonly", "jobs:read"),
 }
-BACKENDS = ("process", "docker", "kind")
 
 
 def _stderr(msg: str) -> None:
@@ -51,29 +52,23 @@ class Client:
     kind: str
 
 
-def backend_for(state: RunState, progress=_stderr) -> ProcessBackend:
-    if state.backend != "process":
-        raise RunError(f"backend {state.backend!r} is not implemented yet; use --backend process "
-                       f"(docker and kind: see README)")
-    return ProcessBackend(state, progress)
-
-
 class Stack:
     """One run of one scenario; every method persists the run state as it goes."""
 
     def __init__(self, state: RunState, progress=_stderr) -> None:
         self.state = state
         self.progress = progress
-        self.backend = backend_for(state, progress)
+        self.backend: Backend = backend_for(state, progress)
 
     # ------------------------------------------------------------------ creation
     @classmethod
-    def create(cls, scenario: scen.Scenario, set_values: list[str] = (),
-               backend: str = "process", progress=_stderr) -> Stack:
-        if backend not in BACKENDS:
-            raise RunError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
-        if backend != "process":
-            raise RunError(f"backend {backend!r} is not implemented yet; use --backend process")
+    def create(cls, scenario: scen.Scenario, set_values: Sequence[str] = (),
+               backend: str = DEFAULT_BACKEND, progress=_stderr, *,
+               values_files: Sequence[str] = (),
+               set_string_values: Sequence[str] = ()) -> Stack:
+        """A new run of ``scenario`` (nothing started yet): the scenario's values, then the
+        caller's ``values_files``, ``set_values`` and ``set_string_values`` as helm orders them."""
+        backend_cls = backend_class(backend)  # refuses unknown and unavailable backends first
         run_id = new_run_id(scenario.name)
         taken = set()
         for p in runs_root().glob("*/run.json"):
@@ -83,7 +78,8 @@ class Stack:
                     taken.add(data["subnet"])
             except (OSError, ValueError, KeyError):
                 continue
-        state = RunState(run_id=run_id, scenario=scenario.name, subnet=subnet_for(run_id, taken),
+        state = RunState(run_id=run_id, scenario=scenario.name,
+                         subnet=backend_cls.allocate_subnet(run_id, taken),
                          backend=backend, release=scenario.release,
                          namespace=scenario.namespace)
         state.dir.mkdir(parents=True, exist_ok=True)
@@ -93,8 +89,9 @@ class Stack:
             inline = state.dir / "scenario-values.yaml"
             inline.write_text(yaml.safe_dump(scenario.values, sort_keys=False))
             files.append(str(inline))
-        state.values_files = files
+        state.values_files = files + [str(Path(f).resolve()) for f in values_files]
         state.set_values = list(scenario.set) + list(set_values)
+        state.set_string_values = list(set_string_values)
         # Outside the release: owner secret and OAuth clients, never in values or logs.
         owner_secret_name = f"{scenario.release}-owner-secret"
         state.save_secrets({
@@ -103,19 +100,20 @@ class Stack:
             "clients": {cid: {"secret": pysecrets.token_urlsafe(24), "scopes": scopes,
                               "kind": kind} for cid, (kind, scopes) in CLIENTS.items()},
         })
-        issuer = f"http://{state.ip('ext/oauth')}:{OAUTH_PORT}"
+        stack = cls(state, progress)
+        issuer = stack.backend.issuer_url(stack.oauth_spec())
         state.sim_set_values = [f"api-service.oauth.issuerUrl={issuer}",
                                 f"api-service.oauth.audience={AUDIENCE}",
                                 f"api-service.ownerSecret.existingSecret={owner_secret_name}",
                                 "api-service.ownerSecret.key=owner-secret"]
         if scenario.external_spark is not None:
             state.outputs["external_spark"] = scenario.external_spark.model_dump()
-            master_ip = state.ip("ext/spark-master")
             state.sim_set_values.append(
-                f"api-service.env.sparkMasterUrl=spark://{master_ip}:7077")
+                f"api-service.env.sparkMasterUrl={stack.backend.external_master_url()}")
         state.save()
-        progress(f"run {run_id}: runs dir {state.dir}, addresses {state.subnet}.0/24")
-        return cls(state, progress)
+        progress(f"run {run_id} on the {backend} backend: runs dir {state.dir}, addresses "
+                 f"{state.subnet}.0/24")
+        return stack
 
     @classmethod
     def load(cls, run_id: str, progress=_stderr) -> Stack:
@@ -132,6 +130,7 @@ class Stack:
                                             else set_values)
         t0 = time.monotonic()
         rendered = rendering.render(rendering.CHART_DIR, self.state.values_files, sets,
+                                    set_string_values=self.state.set_string_values,
                                     release=self.state.release, namespace=self.state.namespace)
         objects = rendered.objects(hooks=False)
         topo = topology.build(objects, self.state.namespace, self.extra_objects())
@@ -146,9 +145,10 @@ class Stack:
         for note in topo.notes:
             self.progress(f"not honored: {note}")
         self.state.notes = sorted(set(self.state.notes) | {str(n) for n in topo.notes})
-        if (self.state.outputs.get("external_spark")
-                and not self.backend.extra_alive("external-spark-master")):
-            self._start_external_spark()
+        ext = self.state.outputs.get("external_spark")
+        if ext and not self.backend.extra_alive(EXTERNAL_MASTER):
+            self.backend.start_external_spark(
+                ExternalSparkSpec(int(ext["workers"]), ext.get("worker_memory", "512m")))
         self._apply(objects, topo)
         self.progress(f"up {self.state.run_id} in {time.monotonic() - t0:.1f}s")
         return self.outputs()
@@ -160,17 +160,17 @@ class Stack:
         self.state.set_values = list(sets)
         return self._apply(objects, topo)
 
-    def scale(self, what: str, replicas: int) -> ReconcileResult:
+    def scale(self, what: str, replicas: int, set_values: Sequence[str] = ()) -> ReconcileResult:
         if what not in ("workers", "api"):
             raise RunError(f"scale: {what!r} is not scalable; use `workers` or `api`")
         if replicas < 0:
             raise RunError("scale: replicas must be >= 0")
         key = ("spark-job.spark.worker.replicas" if what == "workers"
                else "api-service.replicaCount")
-        sets = [s for s in self.state.set_values if not s.startswith(key + "=")]
-        return self.reconcile(sets + [f"{key}={replicas}"])
+        return self.upgrade([*set_values, f"{key}={replicas}"])
 
-    def upgrade(self, set_values: list[str]) -> ReconcileResult:
+    def upgrade(self, set_values: Sequence[str]) -> ReconcileResult:
+        """The run's --set values with these replacing the same keys, then reconcile."""
         keys = {s.split("=", 1)[0] for s in set_values}
         sets = [s for s in self.state.set_values if s.split("=", 1)[0] not in keys]
         return self.reconcile(sets + list(set_values))
@@ -181,13 +181,13 @@ class Stack:
     # ------------------------------------------------------------------ internals
     def _apply(self, objects: list[dict], topo: topology.Topology) -> ReconcileResult:
         self.state.manifests = objects + self.extra_objects()
-        has_api = any(image_kind(w.main) == "api-service" for w in topo.workloads)
-        if has_api and not self.backend.extra_alive("oauth"):
-            self._start_oauth()
+        has_api = bool(topo.by_component("api"))
+        if has_api and not self.backend.extra_alive(OAUTH):
+            self.backend.start_oauth(self.oauth_spec())
         result = self.backend.apply(topo)
-        if not has_api and "oauth" in self.state.extras:
+        if not has_api and OAUTH in self.backend.extras():
             self.progress("the API is gone: stopping the mock OAuth server")
-            self.backend.stop_extra("oauth")
+            self.backend.stop_extra(OAUTH)
         self.progress(f"reconciled: started {result.started or 'nothing'}, stopped "
                       f"{result.stopped or 'nothing'}, kept {len(result.kept)} pod(s)")
         for note in result.notes:
@@ -235,24 +235,7 @@ class Stack:
         out = self.state.outputs
         for key in ("api_url", "spark_master_url", "spark_master_ui_url", "token_url"):
             out.pop(key, None)
-        masters = topo.by_component("master")
-        if masters:
-            pod = masters[0].pod_names()[0]
-            ip = self.state.ips[f"pod/{pod}"]
-            env = {e.name: e.value for e in masters[0].main.env}
-            out["spark_master_url"] = f"spark://{ip}:{env.get('SPARK_MASTER_PORT') or 7077}"
-            out["spark_master_ui_url"] = f"http://{ip}:{env.get('SPARK_MASTER_WEBUI_PORT') or 8080}"
-        elif "ext/spark-master" in self.state.ips:
-            ip = self.state.ips["ext/spark-master"]
-            out["spark_master_url"] = f"spark://{ip}:7077"
-            out["spark_master_ui_url"] = f"http://{ip}:8080"
-        svc = service_of(topo, "api")
-        if svc is not None:
-            ip = self.state.ips.get(f"svc/{svc.name}")
-            if svc.headless:
-                ip = self.state.ips.get(f"pod/{topo.endpoints_of(svc)[0].pod_names()[0]}")
-            out["api_url"] = f"http://{ip}:{svc.ports[0].port}"
-            out["token_url"] = f"http://{self.state.ips['ext/oauth']}:{OAUTH_PORT}/token"
+        out.update(self.backend.endpoints(topo).as_outputs())
 
     def outputs(self) -> dict[str, Any]:
         """What `up --json` prints; client secrets are added by the caller only for --json."""
@@ -264,55 +247,18 @@ class Stack:
         return [Client(cid, c["secret"], c["scopes"], c["kind"])
                 for cid, c in self.state.secrets().get("clients", {}).items()]
 
-    def _start_oauth(self) -> None:
-        clients_file = self.state.dir / "oauth-clients.json"
-        data = {"clients": {c.id: {"secret": c.secret, "scopes": c.scopes.split()}
-                            for c in self.clients()}}
-        clients_file.touch(mode=0o600)
-        clients_file.write_text(json.dumps(data))
-        ip = self.state.ip("ext/oauth")
-        argv = [sys.executable, "-m", "simulator.oauth", "--host", ip, "--port", str(OAUTH_PORT),
-                "--clients", str(clients_file), "--audience", AUDIENCE]
-
-        def ready() -> tuple[bool, str]:
-            url = f"http://{ip}:{OAUTH_PORT}/.well-known/openid-configuration"
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return resp.status == 200, f"GET {url} → {resp.status}"
-
-        self.backend.launch_extra("oauth", argv, {"PYTHONPATH": str(REPO)}, ready)
-
-    def _start_external_spark(self) -> None:
-        ext = self.state.outputs["external_spark"]
-        master_ip = self.state.ip("ext/spark-master")
-        spark_url = f"spark://{master_ip}:7077"
-
-        def master_ready() -> tuple[bool, str]:
-            with urllib.request.urlopen(f"http://{master_ip}:8080/json/", timeout=2) as resp:
-                status = json.loads(resp.read()).get("status")
-            return status == "ALIVE", f"external master /json/ status {status}"
-
-        self.backend.launch_extra(
-            "external-spark-master", ["bash", str(SPARK_ENTRYPOINT), "master"],
-            spark_env(master_ip, "master", self.state.dir), master_ready, timeout=120)
-        for i in range(int(ext["workers"])):
-            ip = self.state.ip(f"ext/spark-worker-{i}")
-
-            def worker_ready(ip: str = ip) -> tuple[bool, str]:
-                with urllib.request.urlopen(f"http://{ip}:8081/json/", timeout=2) as resp:
-                    return resp.status == 200, f"worker UI {resp.status}"
-
-            self.backend.launch_extra(
-                f"external-spark-worker-{i}", ["bash", str(SPARK_ENTRYPOINT), "worker"],
-                spark_env(ip, "worker", self.state.dir, spark_url,
-                          memory=ext.get("worker_memory", "512m")), worker_ready, timeout=120)
+    def oauth_spec(self) -> OAuthSpec:
+        return OAuthSpec({c.id: {"secret": c.secret, "scopes": c.scopes.split()}
+                          for c in self.clients()}, AUDIENCE, OAUTH_PORT)
 
 
 def status(stack: Stack) -> dict[str, Any]:
     pods = stack.backend.pods()
-    out: dict[str, Any] = {"run_id": stack.state.run_id, "stopped": stack.state.stopped,
+    out: dict[str, Any] = {"run_id": stack.state.run_id, "backend": stack.state.backend,
+                           "stopped": stack.state.stopped,
                            "pods": [p.__dict__ for p in pods],
-                           "extras": {k: bool(v.get("proc")) and stack.backend.extra_alive(k)
-                                      for k, v in stack.state.extras.items()},
+                           "extras": {k: stack.backend.extra_alive(k)
+                                      for k in stack.backend.extras()},
                            "set_values": stack.state.set_values}
     try:
         j = stack.master_json()

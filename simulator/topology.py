@@ -68,7 +68,7 @@ class ContainerPort:
 
 @dataclass(frozen=True)
 class Probe:
-    """A readiness probe: ``kind`` is httpGet | tcpSocket | exec."""
+    """A startup, readiness or liveness probe: ``kind`` is httpGet | tcpSocket | exec."""
 
     kind: str
     port: int | None = None
@@ -86,6 +86,31 @@ class VolumeMount:
     mount_path: str
     kind: str  # emptyDir | secret | configMap | <other kind, not honored>
     files: tuple[tuple[str, str], ...] = ()  # (relative path, content) for secret/configMap
+    read_only: bool = False
+    size_limit: str | None = None  # an emptyDir's sizeLimit (Kubernetes quantity)
+
+
+@dataclass(frozen=True)
+class Security:
+    """The pod's and the container's securityContext, merged as the kubelet applies them."""
+
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_non_root: bool = False
+    fs_group: int | None = None
+    read_only_root: bool = False
+    allow_privilege_escalation: bool = True
+    drop_capabilities: tuple[str, ...] = ()
+    add_capabilities: tuple[str, ...] = ()
+    seccomp: str | None = None  # RuntimeDefault | Unconfined | Localhost
+
+
+@dataclass(frozen=True)
+class Resources:
+    """``resources.limits`` as numbers: bytes of memory, CPUs (``500m`` → 0.5)."""
+
+    memory_limit: int | None = None
+    cpu_limit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +123,10 @@ class Container:
     ports: tuple[ContainerPort, ...]
     readiness: Probe | None
     mounts: tuple[VolumeMount, ...] = ()
+    startup: Probe | None = None
+    liveness: Probe | None = None
+    security: Security = Security()
+    resources: Resources = Resources()
 
     @property
     def image_repo(self) -> str:
@@ -129,6 +158,8 @@ class Workload:
     pod_labels: Mapping[str, str]
     containers: tuple[Container, ...]
     template_hash: str  # changes when the pod template changes: the reconcile key
+    restart_policy: str = "Always"
+    termination_grace: float = 30.0
 
     @property
     def component(self) -> str:
@@ -274,7 +305,7 @@ def _lookup(store: Mapping[str, Mapping[str, str]], kind: str, ref: Mapping[str,
 
 
 def _probe(spec: Mapping[str, Any] | None, container_ports: list[ContainerPort],
-           subject: str) -> Probe | None:
+           subject: str, which: str = "readiness") -> Probe | None:
     if not spec:
         return None
     common = dict(initial_delay=float(spec.get("initialDelaySeconds", 0)),
@@ -288,7 +319,7 @@ def _probe(spec: Mapping[str, Any] | None, container_ports: list[ContainerPort],
         for cp in container_ports:
             if cp.name == p:
                 return cp.port
-        raise TopologyError(f"{subject}: readiness probe names port {p!r}, which the container "
+        raise TopologyError(f"{subject}: {which} probe names port {p!r}, which the container "
                             f"does not declare")
 
     if "httpGet" in spec:
@@ -298,7 +329,7 @@ def _probe(spec: Mapping[str, Any] | None, container_ports: list[ContainerPort],
         return Probe("tcpSocket", port=port(spec["tcpSocket"]["port"]), **common)
     if "exec" in spec:
         return Probe("exec", command=tuple(spec["exec"].get("command") or ()), **common)
-    raise TopologyError(f"{subject}: readiness probe kind {sorted(spec)} is not supported")
+    raise TopologyError(f"{subject}: {which} probe kind {sorted(spec)} is not supported")
 
 
 def _env(specs: list[Mapping[str, Any]], secrets: Mapping[str, Mapping[str, str]],
@@ -360,14 +391,53 @@ def _mounts(container: Mapping[str, Any], volumes: Mapping[str, Mapping[str, Any
                 files = tuple(sorted(data.items()))
             if m.get("subPath"):
                 files = tuple((p, c) for p, c in files if p == m["subPath"])
-        out.append(VolumeMount(m["name"], m["mountPath"], kind, files))
+        size = vol.get("emptyDir", {}).get("sizeLimit") if kind == "emptyDir" else None
+        out.append(VolumeMount(m["name"], m["mountPath"], kind, files,
+                               read_only=bool(m.get("readOnly")),
+                               size_limit=str(size) if size is not None else None))
     return tuple(out)
+
+
+_QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
+_SUFFIX = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20,
+           "Gi": 2**30, "Ti": 2**40, "m": 1e-3}
+
+
+def quantity(value: Any) -> float:
+    """A Kubernetes quantity (``512Mi``, ``1G``, ``500m``, ``2``) as a number."""
+    m = _QUANTITY.match(str(value).strip())
+    if not m or m.group(2) not in _SUFFIX:
+        raise TopologyError(f"{value!r} is not a Kubernetes quantity (e.g. 512Mi, 1Gi, 500m)")
+    return float(m.group(1)) * _SUFFIX[m.group(2)]
+
+
+def _security(pod: Mapping[str, Any], spec: Mapping[str, Any]) -> Security:
+    psc, csc = pod.get("securityContext") or {}, spec.get("securityContext") or {}
+
+    def pick(key: str) -> Any:  # the container's setting wins over the pod's
+        return csc.get(key, psc.get(key))
+
+    caps = csc.get("capabilities") or {}
+    seccomp = (csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+    return Security(run_as_user=pick("runAsUser"), run_as_group=pick("runAsGroup"),
+                    run_as_non_root=bool(pick("runAsNonRoot")), fs_group=psc.get("fsGroup"),
+                    read_only_root=bool(csc.get("readOnlyRootFilesystem")),
+                    allow_privilege_escalation=csc.get("allowPrivilegeEscalation", True),
+                    drop_capabilities=tuple(caps.get("drop") or ()),
+                    add_capabilities=tuple(caps.get("add") or ()), seccomp=seccomp)
+
+
+def _resources(spec: Mapping[str, Any]) -> Resources:
+    limits = (spec.get("resources") or {}).get("limits") or {}
+    return Resources(
+        memory_limit=int(quantity(limits["memory"])) if "memory" in limits else None,
+        cpu_limit=quantity(limits["cpu"]) if "cpu" in limits else None)
 
 
 def _container(spec: Mapping[str, Any], volumes: Mapping[str, Mapping[str, Any]],
                secrets: Mapping[str, Mapping[str, str]],
                configmaps: Mapping[str, Mapping[str, str]], subject: str,
-               notes: list[Note]) -> Container:
+               notes: list[Note], pod: Mapping[str, Any] | None = None) -> Container:
     where = f"{subject} container {spec['name']}"
     ports = [ContainerPort(p.get("name"), int(p["containerPort"])) for p in spec.get("ports") or []]
     return Container(
@@ -376,7 +446,10 @@ def _container(spec: Mapping[str, Any], volumes: Mapping[str, Mapping[str, Any]]
         args=tuple(str(a) for a in spec.get("args") or ()),
         env=_env(spec.get("env") or [], secrets, configmaps, where, notes),
         ports=tuple(ports), readiness=_probe(spec.get("readinessProbe"), ports, where),
-        mounts=_mounts(spec, volumes, secrets, configmaps, where, notes))
+        mounts=_mounts(spec, volumes, secrets, configmaps, where, notes),
+        startup=_probe(spec.get("startupProbe"), ports, where, "startup"),
+        liveness=_probe(spec.get("livenessProbe"), ports, where, "liveness"),
+        security=_security(pod or {}, spec), resources=_resources(spec))
 
 
 def build(manifests: Iterable[Mapping[str, Any]], namespace: str = "default",
@@ -413,11 +486,11 @@ def build(manifests: Iterable[Mapping[str, Any]], namespace: str = "default",
                                         p.get("targetPort", p["port"]))
                             for p in spec.get("ports") or [])))
         elif kind == "NetworkPolicy":
-            topo.notes.append(Note(subject, "NetworkPolicy is not enforced: every loopback "
-                                            "address can reach every other"))
+            topo.notes.append(Note(subject, "NetworkPolicy is not enforced by this backend: "
+                                            "every pod can reach every other"))
         elif kind in ("Route", "Ingress"):
-            topo.notes.append(Note(subject, f"{kind} is not served: reach the Service's "
-                                            f"loopback address directly"))
+            topo.notes.append(Note(subject, f"{kind} is not served: clients use the "
+                                            f"endpoints `up --json` prints"))
         elif kind not in _PASSIVE_KINDS:
             topo.notes.append(Note(subject, f"kind {kind} is not acted on by this backend"))
     return topo
@@ -434,7 +507,7 @@ def _workload(obj: Mapping[str, Any], namespace: str, secrets: Mapping[str, Mapp
     for ic in pod.get("initContainers") or []:
         notes.append(Note(f"{subject} initContainer {ic.get('name')}",
                           "init containers are not run by this backend"))
-    containers = tuple(_container(c, volumes, secrets, configmaps, subject, notes)
+    containers = tuple(_container(c, volumes, secrets, configmaps, subject, notes, pod)
                        for c in pod.get("containers") or [])
     if not containers:
         raise TopologyError(f"{subject}: the pod template has no containers")
@@ -445,7 +518,9 @@ def _workload(obj: Mapping[str, Any], namespace: str, secrets: Mapping[str, Mapp
                     labels=dict(meta.get("labels") or {}),
                     replicas=int(spec.get("replicas", 1)),
                     pod_labels=dict((template.get("metadata") or {}).get("labels") or {}),
-                    containers=containers, template_hash=template_hash)
+                    containers=containers, template_hash=template_hash,
+                    restart_policy=str(pod.get("restartPolicy", "Always")),
+                    termination_grace=float(pod.get("terminationGracePeriodSeconds", 30)))
 
 
 def secret_manifest(name: str, namespace: str, data: Mapping[str, str]) -> dict[str, Any]:

@@ -124,6 +124,15 @@ def terminate(records: Iterable[ProcRecord], grace: float = 8.0) -> list[str]:
     return [f"pid {p.pid}" for p in alive]
 
 
+def environ_of(record: ProcRecord) -> dict[str, str]:
+    """The environment of a live process we started (for exec probes), else empty."""
+    proc = record.process()
+    try:
+        return proc.environ() if proc is not None else {}
+    except psutil.Error:
+        return {}
+
+
 def tail(path: str | Path, lines: int = 20) -> str:
     """The last lines of a log, for error messages that show what was seen."""
     try:

@@ -33,12 +33,12 @@ TEST_SETS = ["spark-job.spark.worker.memory=1g", f"spark-job.spark.worker.replic
 
 
 def _pids(stack: Stack) -> dict[str, int]:
-    return {name: info["proc"]["pid"] for name, info in stack.state.pods.items()}
+    return {name: rec.proc["pid"] for name, rec in stack.state.pods.items()}
 
 
 def _assert_nothing_left(state: RunState) -> None:
-    records = [ProcRecord.from_json(p["proc"]) for p in state.pods.values() if p.get("proc")]
-    records += [ProcRecord.from_json(e["proc"]) for e in state.extras.values() if e.get("proc")]
+    records = [ProcRecord.from_json(r.proc) for r in [*state.pods.values(), *state.extras.values()]
+               if r.proc]
     alive = [r.name for r in records if r.alive()]
     assert alive == [], f"still running after down: {alive}"
     assert procs.listening_on(state.subnet + ".") == []
@@ -79,15 +79,15 @@ def test_up_full_stack_job_through_api_with_token(stack):
 
 
 def test_pods_bind_their_own_loopback_ip(stack):
-    ips = {info["ip"] for info in stack.state.pods.values()}
+    ips = {rec.ip for rec in stack.state.pods.values()}
     assert len(ips) == len(stack.state.pods)
-    for name, info in stack.state.pods.items():
-        proc = ProcRecord.from_json(info["proc"]).process()
+    for name, rec in stack.state.pods.items():
+        proc = ProcRecord.from_json(rec.proc).process()
         assert proc is not None, name
         tree = [proc] + proc.children(recursive=True)
         listen = {procs.ipv4(c.laddr.ip) for p in tree for c in p.net_connections("tcp")
                   if c.status == psutil.CONN_LISTEN}
-        assert listen and listen <= {info["ip"]}, (name, listen)
+        assert listen and listen <= {rec.ip}, (name, listen)
 
 
 def test_scale_keeps_unchanged_pods(stack):
@@ -155,8 +155,8 @@ def test_down_after_the_simulator_was_sigkilled(runs_dir, needs_spark):
         sim.wait()
     run_id = run_json.parent.name
     state = RunState.load(run_id)
-    assert any(ProcRecord.from_json(p["proc"]).alive() for p in state.pods.values()
-               if p.get("proc")), "a pod should have outlived the killed simulator"
+    assert any(ProcRecord.from_json(p.proc).alive() for p in state.pods.values()
+               if p.proc), "a pod should have outlived the killed simulator"
     down = subprocess.run([sys.executable, "-m", "simulator", "down", run_id], env=env,
                           capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr

@@ -130,7 +130,7 @@ def live_stack(runs_dir, needs_spark):
     finally:
         STATE.clear()
         stack.down()
-    records = [ProcRecord.from_json(p["proc"]) for p in stack.state.pods.values() if p.get("proc")]
+    records = [ProcRecord.from_json(p.proc) for p in stack.state.pods.values() if p.proc]
     assert not [r for r in records if r.alive()]
     assert procs.listening_on(stack.state.subnet + ".") == []
 

@@ -141,8 +141,6 @@ advertise address, from the downward API.
       fieldPath: status.podIP
 - name: HOME
   value: "/home/spark"
-- name: SPARK_CDS_DIR
-  value: "/home/spark/cds"
 - name: SPARK_DAEMON_MEMORY
   value: {{ .Values.spark.daemonMemory | quote }}
 - name: SPARK_JVM_FAST_START
@@ -151,7 +149,9 @@ advertise address, from the downward API.
   value: {{ .Values.spark.jobsDir | quote }}
 {{- end }}
 
-{{/* Writable emptyDirs the read-only root filesystem needs: /tmp and $HOME (CDS archives). */}}
+{{/* Writable emptyDirs the read-only root filesystem needs: /tmp and $HOME. SPARK_CDS_DIR is
+left to the image: its AppCDS archives are made at build time in /opt/spark-stack/cds and only
+read, so every pod starts fast from its first start (an emptyDir would start empty). */}}
 {{- define "spark-job.commonVolumeMounts" -}}
 - name: tmp
   mountPath: /tmp

@@ -1,6 +1,6 @@
 """The ClusterIP Services of one run: a small asyncio TCP proxy per Service address.
 
-Runs as its own detached process (``python -m simulator.backends.proxy CONFIG``) so Services keep
+Runs as its own detached process (``python -m simulator.backends.process.proxy CONFIG``) so Services keep
 working after ``up`` returns and between ``scale``/``upgrade`` invocations. CONFIG is a JSON file
 the backend rewrites atomically whenever endpoints change::
 
@@ -117,7 +117,7 @@ class ProxyDaemon:
 
 def main() -> None:
     if len(sys.argv) != 2:
-        print("usage: python -m simulator.backends.proxy CONFIG.json", file=sys.stderr)
+        print("usage: python -m simulator.backends.process.proxy CONFIG.json", file=sys.stderr)
         sys.exit(64)
     print(f"proxy: pid {os.getpid()} config {sys.argv[1]}", flush=True)
     asyncio.run(ProxyDaemon(Path(sys.argv[1])).run())

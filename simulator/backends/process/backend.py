@@ -1,0 +1,385 @@
+"""The default backend: every replica of every workload is one local process on its own loopback IP.
+
+``apply`` is the reconcile: it diffs the desired topology against what runs and starts/stops
+only the pods whose template changed (or whose process died), wave by wave (a wave waits for
+the Services it references), so a pod whose template is unchanged keeps its PID. Every pod runs
+its image's own entrypoint (``pods.py``); ClusterIP Services are a proxy process
+(``services.py``); probes run as the kubelet runs them (``probes.py``). All state lives in the
+run's ``RunState`` (run.json), so ``status`` and ``down`` work from any other process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, ExternalSparkSpec,
+                                     OAuthSpec, PodStatus, Progress, ReadinessError,
+                                     ReconcileResult, external_worker, first_service_of,
+                                     master_ports)
+from simulator.backends import procs
+from simulator.backends.cds_warmup import ensure_archives
+from simulator.backends.probes import PodWait, ProbeTracker, at, run_probe, wait_ready
+from simulator.backends.procs import ProcRecord
+from simulator.backends.process.pods import (API_ROOT, SPARK_ENTRYPOINT, SPARK_JOBS, host_env,
+                                             image_kind, pod_launch)
+from simulator.backends.process.services import PROXY, ServiceProxy, service_addresses
+from simulator.run import REPO, ExtraRecord, PodRecord, RunError, RunState, subnet_for
+from simulator.topology import Workload
+from simulator.waiting import wait_for
+
+CDS_CACHE = Path(os.environ.get("SPARK_STACK_CDS_DIR",
+                                Path.home() / ".cache" / "spark-stack" / "cds"))
+
+
+def spark_home() -> str:
+    import pyspark  # the process backend needs it; imported late so `render` works without it
+    return str(Path(pyspark.__file__).resolve().parent)
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def image_env(kind: str | None, home: Path) -> dict[str, str]:
+    """What the image's Dockerfile ENV provides, mapped to this host."""
+    if kind == "spark-job":
+        return {"SPARK_HOME": spark_home(), "PYSPARK_PYTHON": sys.executable,
+                "SPARK_JOBS_DIR": str(SPARK_JOBS), "SPARK_CDS_DIR": str(CDS_CACHE),
+                "HOME": str(home)}
+    if kind == "api-service":
+        return {"PYTHONPATH": str(API_ROOT), "HOME": str(home)}
+    return {"HOME": str(home)}
+
+
+def _http_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return json.loads(resp.read())
+
+
+class ProcessBackend:
+    """Realizes a ``Topology`` as local processes; all state lives in ``RunState`` (run.json)."""
+
+    name = "process"
+
+    def __init__(self, state: RunState, progress: Progress = _stderr,
+                 ready_timeout: float = 120.0) -> None:
+        self.state = state
+        self.progress = progress
+        self.ready_timeout = ready_timeout
+        self._popens: dict[int, subprocess.Popen] = {}
+        self.proxy = ServiceProxy(state, progress)
+
+    @staticmethod
+    def allocate_subnet(run_id: str, taken: set[str]) -> str:
+        """The run's loopback /24 (``127.A.B``), not used by another live run."""
+        return subnet_for(run_id, taken)
+
+    # ---------------------------------------------------------------- addresses outside
+    def issuer_url(self, oauth: OAuthSpec) -> str:
+        return f"http://{self.state.ip('ext/oauth')}:{oauth.port}"
+
+    def external_master_url(self) -> str:
+        return f"spark://{self.state.ip('ext/spark-master')}:7077"
+
+    # ---------------------------------------------------------------- reconcile
+    def apply(self, topology) -> ReconcileResult:
+        """Make the running pods match ``topology``; only changed pods are touched."""
+        result = ReconcileResult()
+        desired: dict[str, Workload] = {p: w for w in topology.workloads for p in w.pod_names()}
+        # 1. stop pods that are gone, changed, or died
+        to_stop = [pod for pod, rec in self.state.pods.items()
+                   if desired.get(pod) is None
+                   or desired[pod].template_hash != rec.template_hash
+                   or not (rec.proc and ProcRecord.from_json(rec.proc).alive())]
+        if to_stop:
+            self.progress(f"stopping {', '.join(to_stop)}")
+            procs.terminate([ProcRecord.from_json(self.state.pods[p].proc) for p in to_stop
+                             if self.state.pods[p].proc])
+            for pod in to_stop:
+                self.state.pods.pop(pod)
+            result.stopped = to_stop
+        # 2. addresses: pods keep their IP across restarts, Services get theirs
+        for pod in desired:
+            self.state.ip(f"pod/{pod}")
+        addresses = service_addresses(self.state, topology, result.notes)
+        self.state.save()
+        # 3. the machine's AppCDS archives (once per machine, as the image build makes them)
+        if any(image_kind(w.main) == "spark-job" and any(p not in self.state.pods
+                                                          for p in w.pod_names())
+               for w in topology.workloads):
+            ensure_archives(CDS_CACHE, spark_home(), self.progress)
+        # 4. start missing pods wave by wave (a wave waits for what it references)
+        for wave in topology.start_order():
+            pending = []
+            for w in wave:
+                if image_kind(w.main) is None:
+                    result.notes.append(f"{w.kind}/{w.name}: image {w.main.image!r} has no "
+                                        f"local entrypoint (only spark-job and api-service); "
+                                        f"not started")
+                    continue
+                for pod in w.pod_names():
+                    if pod in self.state.pods:
+                        result.kept.append(pod)
+                        continue
+                    result.notes += self._launch_pod(pod, w, topology, addresses)
+                    pending.append(pod)
+            self.proxy.write(topology)
+            if pending:
+                self._wait_ready(pending)
+                result.started += pending
+            self.proxy.write(topology)
+        self.proxy.sync(topology)
+        self.state.notes = sorted(set(self.state.notes) | set(result.notes))
+        self.state.save()
+        return result
+
+    def _launch_pod(self, pod: str, w: Workload, topology, addresses) -> list[str]:
+        pod_dir = self.state.dir / "pods" / pod
+        pod_dir.mkdir(parents=True, exist_ok=True)
+        ip = self.state.ip(f"pod/{pod}")
+        kind = image_kind(w.main)
+        launch = pod_launch(pod, w, topology, addresses, ip, pod_dir,
+                            image_env(kind, pod_dir / "home"))
+        log = self.state.dir / "pods" / f"{pod}.log"
+        rec, popen = procs.launch(pod, launch.argv, launch.env, log, cwd=launch.cwd)
+        self._popens[rec.pid] = popen
+        master_ui = None
+        if kind == "spark-job" and w.main.args[:1] == ("master",):
+            master_ui = int(launch.env.get("SPARK_MASTER_WEBUI_PORT", "8080"))
+        c = w.main
+        self.state.pods[pod] = PodRecord(
+            name=pod, workload=w.name, component=w.component, template_hash=w.template_hash,
+            ip=ip, log=str(log), proc=rec.to_json(), cwd=str(pod_dir),
+            ports=[p.port for p in c.ports], master_ui_port=master_ui,
+            startup=c.startup, readiness=c.readiness, liveness=c.liveness)
+        self.state.save()
+        self.progress(f"started {pod} ({kind}) on {ip}, pid {rec.pid}")
+        return launch.notes
+
+    # ---------------------------------------------------------------- readiness
+    def _exec_in(self, rec: PodRecord) -> Callable[[Sequence[str], float], int]:
+        def run(command: Sequence[str], timeout: float) -> int:
+            env = procs.environ_of(ProcRecord.from_json(rec.proc)) if rec.proc else {}
+            return subprocess.run(list(command), env=env, cwd=rec.cwd or None,
+                                  capture_output=True, timeout=timeout).returncode
+        return run
+
+    def _tracker(self, rec: PodRecord) -> ProbeTracker:
+        readiness = rec.readiness
+        if rec.startup is None and readiness is None and rec.ports:
+            # no probe: ready once its first port accepts connections
+            from simulator.topology import Probe
+            readiness = Probe("tcpSocket", port=rec.ports[0])
+        return ProbeTracker(at(rec.ip), rec.startup, readiness, None, self._exec_in(rec))
+
+    def _ready_now(self, rec: PodRecord) -> tuple[bool, str]:
+        """One look as `status` takes it: startup passed (or none) and readiness passes."""
+        tracker = self._tracker(rec)
+        for probe in (rec.startup, tracker.readiness):
+            if probe is not None:
+                ok, what = run_probe(probe, tracker.target, tracker.exec_in_pod)
+                if not ok:
+                    return False, what
+        if rec.master_ui_port:
+            return self._master_alive(rec.ip, rec.master_ui_port)
+        return True, "probes pass"
+
+    @staticmethod
+    def _master_alive(ip: str, port: int) -> tuple[bool, str]:
+        """The Spark master answers /json/ before it is ALIVE; workers must wait for ALIVE."""
+        try:
+            status = _http_json(f"http://{ip}:{port}/json/").get("status")
+        except (OSError, ValueError) as exc:
+            return False, f"master /json/: {exc}"
+        return status == "ALIVE", f"master /json/ status {status}"
+
+    def _wait_ready(self, pending: list[str]) -> None:
+        waits = {}
+        for pod in pending:
+            rec = self.state.pods[pod]
+            proc = ProcRecord.from_json(rec.proc)
+
+            def exited(proc: ProcRecord = proc) -> str | None:
+                popen = self._popens.get(proc.pid)
+                code = popen.poll() if popen else None
+                if code is None and proc.alive():
+                    return None
+                return f"exited (code {code})"
+
+            also = None
+            if rec.master_ui_port:
+                def also(rec: PodRecord = rec) -> tuple[bool, str]:
+                    return self._master_alive(rec.ip, rec.master_ui_port or 8080)
+            waits[pod] = PodWait(self._tracker(rec), exited,
+                                 lambda log=rec.log: procs.tail(log), also)
+
+        def on_ready(pod: str) -> None:
+            self.state.pods[pod].ready = True
+            self.state.save()
+
+        wait_ready(waits, self.ready_timeout, self.progress, on_ready,
+                   f"`status {self.state.run_id}` shows every pod; logs in "
+                   f"{self.state.dir / 'pods'}")
+
+    # ---------------------------------------------------------------- status and faults
+    def pods(self) -> list[PodStatus]:
+        out = []
+        for pod, rec in sorted(self.state.pods.items()):
+            proc = ProcRecord.from_json(rec.proc) if rec.proc else None
+            alive = bool(proc and proc.alive())
+            out.append(PodStatus(pod, rec.workload, rec.component, rec.ip, alive,
+                                 alive and self._ready_now(rec)[0], rec.log,
+                                 f"pid {proc.pid}" if proc else "", rec.restarts))
+        return out
+
+    def kill_pod(self, pod: str) -> str:
+        """SIGKILL a pod's JVM (or its leader when there is none): a crash, for tests."""
+        if pod not in self.state.pods or not self.state.pods[pod].proc:
+            raise RunError(f"no pod {pod!r} in run {self.state.run_id}")
+        proc = ProcRecord.from_json(self.state.pods[pod].proc).process()
+        if proc is None:
+            raise RunError(f"pod {pod} is not running")
+        victims = [p for p in [proc] + proc.children(recursive=True) if "java" in p.name()]
+        victim = victims[0] if victims else proc
+        victim.kill()
+        return f"pid {victim.pid}"
+
+    def pod_log(self, pod: str, lines: int = 40) -> str:
+        rec = self.state.pods.get(pod) or self.state.extras.get(pod)
+        if rec is None:
+            raise RunError(f"no pod {pod!r} in run {self.state.run_id}")
+        return procs.tail(rec.log, lines)
+
+    # ---------------------------------------------------------------- outside the release
+    def _launch_extra(self, name: str, argv: list[str], env: dict[str, str],
+                      ready: Callable[[], tuple[bool, str]], ip: str,
+                      timeout: float = 60.0) -> None:
+        log = self.state.dir / "pods" / f"{name}.log"
+        full_env = host_env()
+        full_env.update(env)
+        rec, popen = procs.launch(name, argv, full_env, log, cwd=self.state.dir)
+        self._popens[rec.pid] = popen
+        self.state.extras[name] = ExtraRecord(name, ip=ip, log=str(log), proc=rec.to_json())
+        self.state.save()
+        self.progress(f"started {name} (outside the release) on {ip}, pid {rec.pid}; "
+                      f"waiting until ready")
+
+        def probe() -> tuple[bool, str]:
+            if popen.poll() is not None:
+                raise ReadinessError(f"{name} exited (code {popen.returncode}) before it was "
+                                     f"ready\n--- {log} ---\n{procs.tail(log)}")
+            return ready()
+
+        waited = wait_for(probe, timeout)
+        if not waited.ok:
+            raise ReadinessError(f"{name} not ready after {timeout:.0f}s; last probe: "
+                                 f"{waited.last}\n--- {log} ---\n{procs.tail(log)}")
+        self.progress(f"ready: {name} after {waited.seconds:.1f}s ({waited.last})")
+
+    def start_oauth(self, spec: OAuthSpec) -> None:
+        clients_file = self.state.dir / "oauth-clients.json"
+        fd = os.open(clients_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"clients": {k: dict(v) for k, v in spec.clients.items()}}, fh)
+        ip = self.state.ip("ext/oauth")
+        url = f"http://{ip}:{spec.port}/.well-known/openid-configuration"
+
+        def ready() -> tuple[bool, str]:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status == 200, f"GET {url} → {resp.status}"
+
+        self._launch_extra(OAUTH, [sys.executable, "-m", "simulator.oauth", "--host", ip,
+                                   "--port", str(spec.port), "--clients", str(clients_file),
+                                   "--audience", spec.audience],
+                           {"PYTHONPATH": str(REPO)}, ready, ip)
+        self.state.extras[OAUTH].port = spec.port
+        self.state.save()
+
+    def start_external_spark(self, spec: ExternalSparkSpec) -> None:
+        ensure_archives(CDS_CACHE, spark_home(), self.progress)
+        master_ip = self.state.ip("ext/spark-master")
+
+        def master_ready() -> tuple[bool, str]:
+            return self._master_alive(master_ip, 8080)
+
+        self._launch_extra(EXTERNAL_MASTER, ["bash", str(SPARK_ENTRYPOINT), "master"],
+                           self._external_env(master_ip, "master"), master_ready, master_ip,
+                           timeout=120)
+        for i in range(spec.workers):
+            ip = self.state.ip(f"ext/spark-worker-{i}")
+
+            def worker_ready(ip: str = ip) -> tuple[bool, str]:
+                return bool(_http_json(f"http://{ip}:8081/json/")), "worker UI answers"
+
+            self._launch_extra(external_worker(i), ["bash", str(SPARK_ENTRYPOINT), "worker"],
+                               self._external_env(ip, "worker", spec.worker_memory),
+                               worker_ready, ip, timeout=120)
+
+    def _external_env(self, ip: str, role: str, memory: str = "512m") -> dict[str, str]:
+        home = self.state.dir / "pods" / f"external-{role}-{ip.rsplit('.', 1)[-1]}"
+        env = image_env("spark-job", home)
+        env.update(POD_IP=ip, SPARK_DAEMON_MEMORY="512m")
+        if role == "worker":
+            env.update(SPARK_MASTER_URL=self.external_master_url(), SPARK_WORKER_CORES="1",
+                       SPARK_WORKER_MEMORY=memory, SPARK_WORKER_DIR=str(home / "work"))
+        return env
+
+    def extras(self) -> list[str]:
+        return [n for n in self.state.extras if n != PROXY]
+
+    def extra_alive(self, name: str) -> bool:
+        extra = self.state.extras.get(name)
+        return bool(extra and extra.proc and ProcRecord.from_json(extra.proc).alive())
+
+    def stop_extra(self, name: str) -> None:
+        extra = self.state.extras.pop(name, None)
+        if extra and extra.proc:
+            procs.terminate([ProcRecord.from_json(extra.proc)])
+        self.state.save()
+
+    # ---------------------------------------------------------------- client endpoints
+    def endpoints(self, topology) -> Endpoints:
+        master_url = ui_url = api_url = token_url = None
+        ports = master_ports(topology)
+        if ports:
+            ip = self.state.ips[f"pod/{topology.by_component('master')[0].pod_names()[0]}"]
+            master_url, ui_url = f"spark://{ip}:{ports[0]}", f"http://{ip}:{ports[1]}"
+        elif EXTERNAL_MASTER in self.state.extras:
+            ip = self.state.ips["ext/spark-master"]
+            master_url, ui_url = f"spark://{ip}:7077", f"http://{ip}:8080"
+        svc = first_service_of(topology, "api")
+        if svc is not None:
+            ip = self.state.ips.get(f"svc/{svc.name}")
+            if svc.headless:
+                ip = self.state.ips.get(f"pod/{topology.endpoints_of(svc)[0].pod_names()[0]}")
+            api_url = f"http://{ip}:{svc.ports[0].port}"
+            oauth = self.state.extras.get(OAUTH)
+            if oauth:
+                token_url = f"http://{oauth.ip}:{oauth.port}/token"
+        return Endpoints(api_url, token_url, master_url, ui_url)
+
+    # ---------------------------------------------------------------- teardown
+    def stop(self) -> list[str]:
+        """Kill every process of the run (pods, proxy, extras) by process group; returns
+        leftovers. Works from any process: it reads only the run state, and checks start times
+        before signalling."""
+        records = [ProcRecord.from_json(r.proc) for r in
+                   list(self.state.pods.values()) + list(self.state.extras.values()) if r.proc]
+        self.progress(f"down {self.state.run_id}: stopping {len(records)} process group(s)")
+        t0 = time.monotonic()
+        leftovers = procs.terminate(records)
+        for rec in list(self.state.pods.values()) + list(self.state.extras.values()):
+            rec.proc = None
+        listening = procs.listening_on(self.state.subnet + ".")
+        self.state.stopped = True
+        self.state.save()
+        self.progress(f"down {self.state.run_id}: done in {time.monotonic() - t0:.1f}s"
+                      + (f"; LEFT: {leftovers + listening}" if leftovers or listening else
+                         "; no process and no listener left"))
+        return leftovers + listening
