@@ -137,3 +137,13 @@ def fetch_token(token_url: str, client: str, scope: str | None = None) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def own_cluster(tmp_path_factory, name: str, worker_memory: str):
+    """A master + one 1-core worker of this module's own (not the shared session cluster);
+    use as ``with own_cluster(...) as cluster`` (started on enter, stopped by process group)."""
+    from spark.cluster import ClusterConfig, LocalSparkCluster
+
+    return LocalSparkCluster(ClusterConfig(base_dir=tmp_path_factory.mktemp(name), workers=1,
+                                           worker_memory=worker_memory))
+

@@ -23,9 +23,9 @@ import time
 import httpx
 import pytest
 
-from spark.cluster import ClusterConfig, LocalSparkCluster
+from spark.cluster import LocalSparkCluster
 
-from .helpers import oidc_env
+from .helpers import oidc_env, own_cluster
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.spark, pytest.mark.slow]
 
@@ -35,13 +35,8 @@ SEED = 4711
 
 @pytest.fixture(scope="module")
 def small_cluster(tmp_path_factory):
-    cluster = LocalSparkCluster(ClusterConfig(base_dir=tmp_path_factory.mktemp("fuzz-spark"),
-                                              workers=1, worker_memory="256m"))
-    cluster.start()
-    try:
+    with own_cluster(tmp_path_factory, "fuzz-spark", worker_memory="256m") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def _kill_everything(cluster: LocalSparkCluster) -> list[str]:
@@ -64,7 +59,8 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(
     minted.raise_for_status()
     token = minted.json()["access_token"]
     command = [sys.executable, "-m", "schemathesis.cli", "run", api.url + "/openapi.json",
-               "--checks", "all", "--exclude-checks", "use_after_free", "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
+               "--checks", "all", "--exclude-checks", "use_after_free",
+               "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
                "--workers", "1", "--request-timeout", "30", "--no-shrink",
                "--header", f"Authorization: Bearer {token}",
                "--report", "junit", "--report-dir", str(tmp_path / "report")]

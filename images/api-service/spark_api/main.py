@@ -15,10 +15,12 @@ from .issuer_access import IssuerAccess
 from .limits import BodyLimitMiddleware
 from . import metrics as metrics_server
 from .metrics import Metrics, MetricsMiddleware
+from .owners import OwnerIndex
 from .ownership import Ownership
 from .routers import catalog, health, jobs
 from .settings import AuthMode, Settings
 from .spark import SparkMaster
+from .watchdog import Watchdog, WatchedTransport
 
 log = logging.getLogger("spark_api")
 
@@ -34,8 +36,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            client = await stack.enter_async_context(httpx.AsyncClient(follow_redirects=False))
+            transport = WatchedTransport(httpx.AsyncHTTPTransport())
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(follow_redirects=False, transport=transport))
             app.state.master = SparkMaster(settings, client)
+            app.state.watchdog = Watchdog(transport, client, settings.master_ui_base + "/json/",
+                                          stall_seconds=settings.liveness_stall_seconds)
+            # Owner lookups (worker log reads for listing) have a client and pool of their own,
+            # so they can never starve the master's /json/ and REST calls (owners.py).
+            lookups = settings.owner_lookup_concurrency
+            owner_client = await stack.enter_async_context(httpx.AsyncClient(
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=lookups, max_keepalive_connections=lookups)))
+            app.state.owners = OwnerIndex(owner_client, concurrency=lookups,
+                                          counter=metrics.owner_lookups)
             if settings.auth_mode is AuthMode.OIDC:
                 access = IssuerAccess(settings.oidc_issuer or "", settings.oidc_ca_file,
                                       settings.oidc_discovery_token_file)

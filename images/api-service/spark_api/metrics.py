@@ -33,6 +33,10 @@ class Metrics:
                                  ["method", "route"], registry=self.registry)
         self.submissions = Counter("spark_api_submissions_total", "job submissions by outcome",
                                    ["outcome"], registry=self.registry)
+        self.owner_lookups = Counter("spark_api_owner_lookups_total",
+                                     "worker log reads to learn a driver's owner, by outcome "
+                                     "(found, not_api, not_yet, failed)",
+                                     ["outcome"], registry=self.registry)
 
 
 class MetricsMiddleware:

@@ -51,6 +51,9 @@ class Job(BaseModel):
 class JobPage(BaseModel):
     items: list[Job]
     nextOffset: int | None = Field(default=None, description="pass as ?offset= for the next page")
+    partial: bool = Field(default=False, description=(
+        "true when the owner of some drivers could not be found out in time (e.g. right after "
+        "an API restart): jobs may be missing from this page; ask again shortly"))
 
 
 class LogChunk(BaseModel):

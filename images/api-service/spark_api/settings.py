@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # doubles up to the backoff cap (seconds).
     oidc_refresh_interval: float = Field(default=5.0, gt=0, le=3600)
     oidc_refresh_max_backoff: float = Field(default=300.0, gt=0, le=86400)
+    # Listing: how long one GET /v1/jobs waits for owner lookups (worker log reads) before it
+    # answers with what it knows (partial: true), and how many lookups run at once (own pool).
+    list_owner_budget: float = Field(default=3.0, gt=0, le=60)
+    owner_lookup_concurrency: int = Field(default=8, ge=1, le=64)
+    # /livez fails when the master client's pool has only timed out for this long (watchdog.py).
+    liveness_stall_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Prometheus /metrics is served on its own port (never through the API's Route or Ingress);
     # the address defaults to the main server's (SPARK_API_HOST). In openshift-proxy mode the API
     # listens on 127.0.0.1, so set SPARK_API_METRICS_HOST to the pod IP there. Port 0: off.

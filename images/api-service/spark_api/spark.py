@@ -8,19 +8,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from .ownership import parse_app_name
 from .settings import Settings
 
 SPARK_VERSION = "4.3.0"
 _LOG_HEADER = re.compile(r"^==== Bytes (\d+)-(\d+) of (\d+) of .*? ====\n?")
-_APP_NAME_PROP = re.compile(r"-Dspark\.app\.name=([^\s'\"]+)")
-_LAUNCH_HEAD_BYTES = 16384
+LAUNCH_HEAD_BYTES = 16384  # the head of a driver's stderr that holds its launch command
 
 
 class SparkUnavailable(Exception):
@@ -43,13 +40,23 @@ class LogSlice:
     total: int
 
 
+def parse_log_slice(text: str, offset: int) -> LogSlice:
+    """A worker's ``/log/`` answer: a ``==== Bytes a-b of n of ... ====`` header, then text."""
+    match = _LOG_HEADER.match(text)
+    if not match:
+        if "Error" in text[:200] or not text:
+            return LogSlice("", offset, offset, 0)
+        raise SparkUnavailable("unexpected answer from the worker log endpoint")
+    start, end, total = (int(g) for g in match.groups())
+    return LogSlice(text[match.end():], start, end, total)
+
+
 class SparkMaster:
     def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
         self.settings, self.client = settings, client
         self.rest = settings.master_rest_base + "/v1/submissions"
         self.ui = settings.master_ui_base
-        # driver id -> (owner tag, job) or None for drivers the API did not submit. Immutable facts.
-        self._owners: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
+        self._cluster: asyncio.Task[dict[str, Any]] | None = None
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -72,7 +79,14 @@ class SparkMaster:
         return data
 
     async def cluster(self) -> dict[str, Any]:
-        return await self._json("GET", self.ui + "/json/")
+        """The master's /json/; concurrent callers share one request in flight (a burst of
+        list calls costs the master one answer, and the pool one connection)."""
+        task = self._cluster
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._json("GET", self.ui + "/json/"))
+            self._cluster = task
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return await asyncio.shield(task)
 
     async def create(self, script_path: str, args: dict[str, Any], app_name: str,
                      properties: dict[str, str]) -> str:
@@ -121,44 +135,4 @@ class SparkMaster:
                     "byteLength": length})
         if response.status_code != 200:
             raise SparkUnavailable(f"worker log endpoint answered HTTP {response.status_code}")
-        text = response.text
-        match = _LOG_HEADER.match(text)
-        if not match:
-            if "Error" in text[:200] or not text:
-                return LogSlice("", offset, offset, 0)
-            raise SparkUnavailable("unexpected answer from the worker log endpoint")
-        start, end, total = (int(g) for g in match.groups())
-        return LogSlice(text[match.end():], start, end, total)
-
-    async def owner_of(self, driver: dict[str, Any], cluster: dict[str, Any]
-                       ) -> tuple[str, str] | None:
-        """(owner tag, job) of a driver, from its launch command in the worker's stderr log."""
-        driver_id = driver.get("id", "")
-        if driver_id in self._owners:
-            self._owners.move_to_end(driver_id)
-            return self._owners[driver_id]
-        ui = await self.worker_ui(driver.get("worker"), cluster)
-        if ui is None:
-            return None  # not launched yet (or its worker is gone): unknown, not cached
-        try:
-            head = await self.read_log(ui, driver_id, "stderr", 0, _LAUNCH_HEAD_BYTES)
-        except SparkUnavailable:
-            return None
-        if "Launch Command" not in head.text:
-            return None  # the worker has not written it yet
-        match = _APP_NAME_PROP.search(head.text)
-        owner = parse_app_name(match.group(1)) if match else None
-        self._owners[driver_id] = owner
-        while len(self._owners) > 10000:
-            self._owners.popitem(last=False)
-        return owner
-
-    async def owners(self, drivers: list[dict[str, Any]], cluster: dict[str, Any]
-                     ) -> list[tuple[str, str] | None]:
-        semaphore = asyncio.Semaphore(8)
-
-        async def one(driver: dict[str, Any]) -> tuple[str, str] | None:
-            async with semaphore:
-                return await self.owner_of(driver, cluster)
-
-        return list(await asyncio.gather(*(one(d) for d in drivers)))
+        return parse_log_slice(response.text, offset)

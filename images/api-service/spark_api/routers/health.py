@@ -1,9 +1,11 @@
-"""Liveness and readiness (the master is reachable and ALIVE). Metrics have their own port."""
+"""Health: /healthz (the process answers), /livez (it can still work: watchdog.py; for the
+kubelet's livenessProbe, unaffected by the master being down), /readyz (the master is reachable
+and ALIVE: readinessProbe). Metrics have their own port."""
 from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..deps import MasterDep
@@ -19,6 +21,14 @@ log = logging.getLogger("spark_api.health")
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/livez", responses=errors(503))
+async def livez(request: Request) -> JSONResponse:
+    state = request.app.state.watchdog.check()
+    if not state.alive:
+        return JSONResponse(status_code=503, content=error_body("wedged", state.reason))
+    return JSONResponse({"status": "alive"})
 
 
 @router.get("/readyz", response_model=Ready, responses=errors(503))

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from ..auth import Principal, Reader, Submitter
-from ..deps import CatalogDep, MasterDep, MetricsDep, OwnershipDep, SettingsDep
+from ..deps import CatalogDep, MasterDep, MetricsDep, OwnersDep, OwnershipDep, SettingsDep
 from ..errors import ApiError
 from ..models import Job, JobPage, JobSubmission, Links, LogChunk
 from ..ownership import JobRef, Ownership, parse_job_id
 from ..openapi import errors
+from ..owners import UNRESOLVED, DriverRef
 from ..settings import MIN_MEMORY_MB, Settings, memory_mb
 from ..spark import SparkUnavailable
 from ..states import TERMINAL, from_driver_state
@@ -109,28 +110,46 @@ async def submit_job(request: Request, spec: JobSubmission, principal: Submitter
 
 @router.get("", response_model=JobPage, responses=errors(*_AUTH, 422))
 async def list_jobs(request: Request, principal: Reader, master: MasterDep,
-                    ownership: OwnershipDep,
+                    ownership: OwnershipDep, owners: OwnersDep, settings: SettingsDep,
                     limit: Annotated[int, Query(ge=1, le=100)] = 20,
                     offset: Annotated[int, Query(ge=0, le=100000)] = 0) -> JobPage:
-    """The caller's jobs (every API job for jobs:admin), newest first, from the master's /json/."""
+    """The caller's jobs (every API job for jobs:admin), newest first, from the master's /json/.
+
+    Owners are resolved lazily in page order (owners.py): the drivers are walked newest first in
+    batches until the page (and one more job, to know there is a next page) is found, so a page
+    costs what it shows, not the master's whole history; lookups still unresolved when the
+    budget (SPARK_API_LIST_OWNER_BUDGET) runs out make the answer ``partial``."""
     try:
         cluster = await master.cluster()
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
+    uis = {w.get("id"): w.get("webuiaddress") for w in cluster.get("workers", [])}
     drivers = list(cluster.get("activedrivers", [])) + list(cluster.get("completeddrivers", []))
     drivers.sort(key=lambda d: str(d.get("id", "")), reverse=True)
-    owners = await master.owners(drivers, cluster)
     my_tag = ownership.owner_tag(principal.subject)
-    mine = []
-    for driver, owner in zip(drivers, owners):
-        if owner is None or not (principal.is_admin or owner[0] == my_tag):
-            continue
-        tag, job_name = owner
-        job_id = ownership.job_id(driver["id"], job_name, tag)
-        mine.append(_job(request, job_id, JobRef(driver["id"], job_name, ""),
-                         driver.get("state")))
+    wanted = offset + limit + 1
+    deadline = time.monotonic() + settings.list_owner_budget
+    batch = max(limit, 16)
+    mine: list[Job] = []
+    partial = False
+    for start in range(0, len(drivers), batch):
+        chunk = drivers[start:start + batch]
+        refs = [DriverRef(str(d.get("id", "")), uis.get(d.get("worker"))) for d in chunk]
+        for driver, owner in zip(chunk, await owners.owners(refs, deadline)):
+            if owner is UNRESOLVED:
+                partial = True
+                continue
+            if owner is None or not (principal.is_admin or owner[0] == my_tag):
+                continue
+            tag, job_name = owner
+            job_id = ownership.job_id(driver["id"], job_name, tag)
+            mine.append(_job(request, job_id, JobRef(driver["id"], job_name, ""),
+                             driver.get("state")))
+        if len(mine) >= wanted:
+            break
     page = mine[offset:offset + limit]
-    return JobPage(items=page, nextOffset=offset + limit if offset + limit < len(mine) else None)
+    return JobPage(items=page, partial=partial,
+                   nextOffset=offset + limit if len(mine) > offset + limit else None)
 
 
 @router.get("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404))
