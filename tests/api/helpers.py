@@ -139,11 +139,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def own_cluster(tmp_path_factory, name: str, worker_memory: str):
-    """A master + one 1-core worker of this module's own (not the shared session cluster);
+def own_cluster(tmp_path_factory, name: str, worker_memory: str, workers: int = 1):
+    """A master + 1-core workers of this module's own (not the shared session cluster);
     use as ``with own_cluster(...) as cluster`` (started on enter, stopped by process group)."""
     from spark.cluster import ClusterConfig, LocalSparkCluster
 
-    return LocalSparkCluster(ClusterConfig(base_dir=tmp_path_factory.mktemp(name), workers=1,
-                                           worker_memory=worker_memory))
+    return LocalSparkCluster(ClusterConfig(base_dir=tmp_path_factory.mktemp(name),
+                                           workers=workers, worker_memory=worker_memory))
 

@@ -54,7 +54,9 @@ def seeded(cluster, api_factory, oauth, token, tmp_path_factory):
     (jobs / "pi.py").write_text("raise SystemExit(3)\n")
     seeder = api_factory(oidc_env(oauth.issuer, cluster.master_url,
                                   SPARK_API_JOBS_DIR=str(jobs),
-                                  SPARK_API_MAX_DRIVER_MEMORY="2g"))
+                                  SPARK_API_MAX_DRIVER_MEMORY="2g",
+                                  # 2g drivers must be accepted to wait (and be killed) there
+                                  SPARK_API_ADMISSION_CONTROL="false"))
     ids: dict[str, list[str]] = {"alice": [], "bob": []}
     for caller, count in LAUNCHED.items():
         with httpx.Client(base_url=seeder.url, headers=bearer(token(caller)), timeout=30) as c:

@@ -1,6 +1,7 @@
 """App factory: wire settings, auth, the Spark client, the catalog and the routers together."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import AsyncIterator
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.subject_scopes = settings.subject_scopes
     app.state.ownership = Ownership(settings.secret_bytes)
     app.state.metrics = metrics
+    app.state.admission_lock = asyncio.Lock()  # submissions of this replica, one at a time
     errors.install(app)
     openapi.install(app, settings, job_catalog)
     app.include_router(jobs.router)

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # doubles up to the backoff cap (seconds).
     oidc_refresh_interval: float = Field(default=5.0, gt=0, le=3600)
     oidc_refresh_max_backoff: float = Field(default=300.0, gt=0, le=86400)
+    # Admission control (admission.py): refuse with 429 + Retry-After a job the cluster has no
+    # room for now (its driver and one executor), instead of letting it wait forever.
+    admission_control: bool = True
     # Listing: how long one GET /v1/jobs waits for owner lookups (worker log reads) before it
     # answers with what it knows (partial: true), and how many lookups run at once (own pool).
     list_owner_budget: float = Field(default=3.0, gt=0, le=60)

@@ -78,9 +78,13 @@ class SparkMaster:
             raise SparkUnavailable(f"{url} did not answer a JSON object")
         return data
 
-    async def cluster(self) -> dict[str, Any]:
+    async def cluster(self, fresh: bool = False) -> dict[str, Any]:
         """The master's /json/; concurrent callers share one request in flight (a burst of
-        list calls costs the master one answer, and the pool one connection)."""
+        list calls costs the master one answer, and the pool one connection). ``fresh``: a
+        request of its own, started now (admission needs what the master knows after the
+        previous submission)."""
+        if fresh:
+            return await self._json("GET", self.ui + "/json/")
         task = self._cluster
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self._json("GET", self.ui + "/json/"))

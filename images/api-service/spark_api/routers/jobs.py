@@ -4,14 +4,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import nullcontext
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from .. import admission
 from ..auth import Principal, Reader, Submitter
 from ..deps import CatalogDep, MasterDep, MetricsDep, OwnersDep, OwnershipDep, SettingsDep
 from ..errors import ApiError
+from ..metrics import Metrics
 from ..models import Job, JobPage, JobSubmission, Links, LogChunk
 from ..ownership import JobRef, Ownership, parse_job_id
 from ..openapi import errors
@@ -26,6 +29,7 @@ log = logging.getLogger("spark_api.jobs")
 # Every operation here needs a token: 401 (none or bad), 403 (scope), 503 (issuer or master).
 _AUTH = (401, 403, 503)
 MAX_LOG_OFFSET = 2**63 - 1  # the worker reads a Java long
+ADMISSION_RETRY_AFTER = 10  # seconds: about one small job's run
 
 
 def _unavailable(exc: SparkUnavailable) -> ApiError:
@@ -67,6 +71,20 @@ def _check_resources(spec: JobSubmission, settings: Settings) -> None:
                        field="resources.executorCores")
 
 
+def _admit(cluster: dict, spec: JobSubmission, metrics: Metrics) -> None:
+    res = spec.resources
+    decision = admission.decide(cluster, memory_mb(res.driverMemory),
+                                memory_mb(res.executorMemory), res.executorCores)
+    if decision.admitted:
+        return
+    metrics.submissions.labels("rejected" if decision.never else "deferred").inc()
+    if decision.never:
+        raise ApiError(422, "cluster_too_small", decision.reason, field=decision.field)
+    raise ApiError(429, "cluster_busy", f"the cluster cannot run this job now: {decision.reason}; "
+                   "submit it again after Retry-After seconds",
+                   headers={"Retry-After": str(ADMISSION_RETRY_AFTER)})
+
+
 def _authorize(ref: JobRef | None, principal: Principal, ownership: Ownership) -> JobRef:
     """Someone else's job and a job that does not exist look the same: 404."""
     if ref is None or not (principal.is_admin or ownership.owns(ref, principal.subject)):
@@ -74,7 +92,8 @@ def _authorize(ref: JobRef | None, principal: Principal, ownership: Ownership) -
     return ref
 
 
-@router.post("", status_code=202, response_model=Job, responses=errors(*_AUTH, 413, 422))
+@router.post("", status_code=202, response_model=Job,
+             responses=errors(*_AUTH, 413, 422, 429))
 async def submit_job(request: Request, spec: JobSubmission, principal: Submitter,
                      settings: SettingsDep, catalog: CatalogDep, master: MasterDep,
                      ownership: OwnershipDep, metrics: MetricsDep) -> JSONResponse:
@@ -94,10 +113,16 @@ async def submit_job(request: Request, spec: JobSubmission, principal: Submitter
                   "spark.driver.extraJavaOptions": java_options,
                   "spark.executor.extraJavaOptions": java_options}
     script = f"{settings.jobs_dir.rstrip('/')}/{entry.script}"
+    # Admission (admission.py): decide from a fresh /json/ and submit under one lock per replica,
+    # so the next submission's decision sees this one's driver.
+    gate = request.app.state.admission_lock if settings.admission_control else nullcontext()
     try:
-        driver_id = await master.create(script, spec.args,
-                                        ownership.app_name(principal.subject, entry.name),
-                                        properties)
+        async with gate:
+            if settings.admission_control:
+                _admit(await master.cluster(fresh=True), spec, metrics)
+            driver_id = await master.create(script, spec.args,
+                                            ownership.app_name(principal.subject, entry.name),
+                                            properties)
     except SparkUnavailable as exc:
         metrics.submissions.labels("spark_unavailable").inc()
         raise _unavailable(exc) from None
