@@ -2,8 +2,8 @@
 
 A real API process, a real token from the mock OAuth server with every scope, and a real Spark
 master with one worker too small for any driver (256m; drivers need 512m), admission control
-off: every job the fuzzer submits is accepted by the real master and waits there (SUBMITTED) without starting a JVM, so
-the run is cheap and reads, kills and logs meet real Spark answers. All checks, a bounded number
+off: every job the fuzzer submits is accepted by the real master and waits there (SUBMITTED)
+without starting a JVM, so the run is cheap and reads, kills and logs meet real Spark answers. All checks, a bounded number
 of examples per operation; the run fails on any 5xx or undocumented status. Jobs it submitted
 are killed afterwards.
 
