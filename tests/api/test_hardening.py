@@ -247,3 +247,20 @@ def test_errors_carry_no_internal_urls_or_library_messages(api_nospark, token) -
         assert "Error" not in response.text  # no exception names (ConnectError...)
         assert "master" in response.json()["error"]["message"]
     assert master_ip in api_nospark.log_tail(200)  # the detail is in the log
+
+
+def test_metrics_port_taken_does_not_stop_the_api(api_factory) -> None:
+    import socket
+
+    from .helpers import OWNER_SECRET
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        api = api_factory({"SPARK_API_MASTER_URL": dead_master_url(),
+                           "SPARK_API_AUTH_MODE": "openshift-proxy",
+                           "SPARK_API_OWNER_SECRET": OWNER_SECRET,
+                           "SPARK_API_METRICS_HOST": "127.0.0.1",
+                           "SPARK_API_METRICS_PORT": str(taken.getsockname()[1])})
+        assert httpx.get(api.url + "/healthz").status_code == 200
+        assert "cannot serve metrics" in api.log_tail(100)

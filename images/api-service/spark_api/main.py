@@ -73,10 +73,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             "Never run this way outside local development. !!!",
                             settings.host, settings.port)
             if settings.metrics_port:
-                server, _ = metrics_server.serve(metrics, settings.metrics_host or settings.host,
-                                                 settings.metrics_port)
-                stack.callback(server.server_close)
-                stack.callback(server.shutdown)
+                where = (settings.metrics_host or settings.host, settings.metrics_port)
+                try:
+                    server, _ = metrics_server.serve(metrics, *where)
+                except OSError as exc:  # metrics are not worth refusing to serve jobs
+                    log.error("cannot serve metrics on %s:%d (%s): set SPARK_API_METRICS_HOST/"
+                              "SPARK_API_METRICS_PORT, or 0 to turn them off", *where, exc)
+                else:
+                    stack.callback(server.server_close)
+                    stack.callback(server.shutdown)
             log.info("spark-api ready: auth=%s master=%s catalog=%s (%d jobs)",
                      settings.auth_mode.value, settings.master_url, settings.catalog_path,
                      len(job_catalog.entries))
