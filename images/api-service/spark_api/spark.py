@@ -1,6 +1,6 @@
 """The Spark master's REST gateway, its /json/ status, and the workers' log endpoint.
 
-Every network failure becomes ``SparkUnavailable`` (answered 503 with the reason); the client
+Every network failure becomes ``SparkUnavailable`` (answered 503, the reason logged); the client
 holds no connection state that a master restart could poison, so the API recovers by itself.
 """
 from __future__ import annotations

@@ -148,7 +148,10 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
         cluster = await master.cluster()
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
-    uis = {w.get("id"): w.get("webuiaddress") for w in cluster.get("workers", [])}
+    # Only live workers can be asked; a driver whose worker is gone is known from the cache or
+    # not at all (like one never launched), so it does not make every list partial.
+    uis = {w.get("id"): w.get("webuiaddress") for w in cluster.get("workers", [])
+           if w.get("state") == "ALIVE"}
     drivers = list(cluster.get("activedrivers", [])) + list(cluster.get("completeddrivers", []))
     drivers.sort(key=lambda d: str(d.get("id", "")), reverse=True)
     my_tag = ownership.owner_tag(principal.subject)
