@@ -11,8 +11,8 @@
    status call to the master each) with httpx async: 16 concurrent clients, at most 2000
    requests or 20 s, loopback only.
 
-Reuses the test suite's launchers (tests/spark/cluster.py, tests/api/helpers.py) so the bench
-starts exactly what the tests start. Everything is stopped by process group at the end.
+Starts everything with simulator.local (the launchers the tests and the simulator use too), so
+the bench runs exactly what the tests run. Everything is stopped by process group at the end.
 """
 from __future__ import annotations
 
@@ -29,20 +29,31 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO)]
+from bench.common import record, summary
+from simulator.local import JobApi, SparkCluster, free_loopback, spark_home
+from simulator.local.oauth import client_token
+from simulator.local.spark import JOBS_DIR
+from simulator.oauth import MockOAuthServer
 
-from api.helpers import (CLIENTS, JOBS_DIR, ApiProcess, bearer, fetch_token,  # noqa: E402
-                         free_loopback, oidc_env)
-from spark.cluster import ClusterConfig, LocalSparkCluster, spark_home  # noqa: E402
-
-from bench.common import record, summary  # noqa: E402
-from simulator.oauth import MockOAuthServer  # noqa: E402
+AUDIENCE = "spark-api"
+# The bench's own OAuth clients (in-process mock server; secrets never leave this process).
+CLIENTS = {"alice": {"secret": "bench-alice-secret", "scopes": ["jobs:read", "jobs:submit"]}}
+OWNER_SECRET = "bench-owner-secret-" + "0123456789abcdef"
 
 RUNS = 5
 JOB_ARGS = {"samples": 1000, "partitions": 1}
 C1 = "-XX:TieredStopAtLevel=1"
 GET_CONCURRENCY, GET_MAX_REQUESTS, GET_MAX_SECONDS = 16, 2000, 20.0
+
+
+def _api_env(issuer: str, master_url: str) -> dict[str, str]:
+    return {"SPARK_API_MASTER_URL": master_url, "SPARK_API_AUTH_MODE": "oidc",
+            "SPARK_API_OIDC_ISSUER": issuer, "SPARK_API_OIDC_AUDIENCE": AUDIENCE,
+            "SPARK_API_OWNER_SECRET": OWNER_SECRET}
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _through_api(client: httpx.Client) -> tuple[float, str]:
@@ -61,7 +72,7 @@ def _through_api(client: httpx.Client) -> tuple[float, str]:
     return elapsed, job_id
 
 
-def _through_spark_submit(cluster: LocalSparkCluster, local_ip: str) -> float:
+def _through_spark_submit(cluster: SparkCluster, local_ip: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
     env.update({"SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": local_ip,
                 "PYSPARK_PYTHON": sys.executable, "SPARK_SCALA_VERSION": "2.13"})
@@ -97,7 +108,7 @@ async def _get_load(url: str, token: str, job_id: str) -> dict[str, Any]:
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
     limits = httpx.Limits(max_connections=GET_CONCURRENCY)
-    async with httpx.AsyncClient(base_url=url, headers=bearer(token), limits=limits,
+    async with httpx.AsyncClient(base_url=url, headers=_bearer(token), limits=limits,
                                  timeout=30) as client:
         began = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(GET_CONCURRENCY)))
@@ -113,17 +124,17 @@ def main() -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="api-bench-"))
     print(f"[bench api] starting master + 1 worker, mock OAuth and the API (work dir {base})",
           flush=True)
-    cluster = LocalSparkCluster(ClusterConfig(base_dir=base / "spark", workers=1))
+    cluster = SparkCluster(base / "spark", workers=1)
     oauth_ip, _ = free_loopback()
-    oauth = MockOAuthServer(oauth_ip, 0, CLIENTS, audience="spark-api")
-    api: ApiProcess | None = None
+    oauth = MockOAuthServer(oauth_ip, 0, CLIENTS, audience=AUDIENCE)
+    api: JobApi | None = None
     try:
         cluster.start()
         running = oauth.start()
-        api = ApiProcess(env=oidc_env(running.issuer, cluster.master_url),
-                         log_path=base / "api.log").start()
-        token = fetch_token(running.token_url, "alice")
-        with httpx.Client(base_url=api.url, headers=bearer(token), timeout=30) as client:
+        api = JobApi(_api_env(running.issuer, cluster.master_url),
+                     log_path=base / "api.log").start()
+        token = client_token(running.token_url, "alice", CLIENTS["alice"]["secret"])
+        with httpx.Client(base_url=api.url, headers=_bearer(token), timeout=30) as client:
             print("[bench api] warm-up job through the API (not counted)", flush=True)
             _, job_id = _through_api(client)
             api_runs = []

@@ -1,6 +1,6 @@
 """Driver/executor AppCDS: a trivial job's submit -> FINISHED with and without the job archive.
 
-ONE cluster (master + 1 worker from images/spark-job/entrypoint.sh, the test suite's launcher),
+ONE cluster (master + 1 worker from images/spark-job/entrypoint.sh: simulator.local.SparkCluster),
 the catalog's pi job (1000 samples, 1 partition) through the master's REST gateway, the way the
 job API submits it (C1 for driver and executor, the API's default). The two variants alternate
 so load from anything else on the machine hits both alike:
@@ -8,25 +8,19 @@ so load from anything else on the machine hits both alike:
 - ``without_job_cds``: the same job with ``-XX:SharedArchiveFile=<the JDK's default archive>``
   in its extraJavaOptions (a command-line flag beats JAVA_TOOL_OPTIONS), i.e. the state before:
   C1 + the JDK's own CDS only.
-The archives come from make-cds.sh (simulator/backends/cds_warmup.py makes any missing one).
+The archives come from make-cds.sh (simulator/local/cds.py makes any missing one).
 """
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO)]
-
-from spark import submit as rest  # noqa: E402
-from spark.cluster import (DEFAULT_CDS_DIR, ClusterConfig, LocalSparkCluster,  # noqa: E402
-                           spark_home, tail)
-
-from bench.common import record, summary  # noqa: E402
-from simulator.backends.cds_warmup import ensure_archives  # noqa: E402
+from bench.common import record, summary
+from simulator.local import SparkCluster, cds_cache, ensure_archives, spark_home
+from simulator.local import submit as rest
+from simulator.local.cds import JVM_CDS
 
 RUNS = 6
 C1 = "-XX:TieredStopAtLevel=1"
@@ -34,14 +28,14 @@ C1 = "-XX:TieredStopAtLevel=1"
 
 def jdk_default_archive() -> str:
     """The JDK's own classes.jsa, found the way jvm-cds.sh finds it."""
-    out = subprocess.run(["bash", "-c", f". {REPO}/images/spark-job/jvm-cds.sh; "
-                          "jdk_default_archive"], capture_output=True, text=True, check=True)
+    out = subprocess.run(["bash", "-c", f". {JVM_CDS}; jdk_default_archive"],
+                         capture_output=True, text=True, check=True)
     if not out.stdout.strip():
         raise RuntimeError("this JDK has no default CDS archive (lib/server/classes.jsa)")
     return out.stdout.strip()
 
 
-def one_job(cluster: LocalSparkCluster, java_options: str, n: int) -> float:
+def one_job(cluster: SparkCluster, java_options: str, n: int) -> float:
     body = rest.create_request(cluster.master_url, "pi", {"samples": 1000, "partitions": 1},
                                f"bench-jobcds-{n}", **{
                                    "spark.driver.extraJavaOptions": java_options,
@@ -57,17 +51,16 @@ def one_job(cluster: LocalSparkCluster, java_options: str, n: int) -> float:
 
 
 def main() -> None:
-    if not ensure_archives(DEFAULT_CDS_DIR, str(spark_home()), print):
-        raise RuntimeError(f"could not make the CDS archives in {DEFAULT_CDS_DIR}")
+    if not ensure_archives(cds_cache(), spark_home(), print):
+        raise RuntimeError(f"could not make the CDS archives in {cds_cache()}")
     variants = {"with_job_cds": C1,
                 "without_job_cds": f"{C1} -XX:SharedArchiveFile={jdk_default_archive()}"}
     samples: dict[str, list[float]] = {k: [] for k in variants}
     with tempfile.TemporaryDirectory(prefix="bench-jobcds-") as tmp:
-        cluster = LocalSparkCluster(ClusterConfig(base_dir=Path(tmp)))
-        with cluster:
-            worker_log = tail(cluster.workers[0].log_path, 400)
+        with SparkCluster(Path(tmp)) as cluster:
+            worker_log = cluster.workers[0].log_path.read_text(errors="replace")
             if "job-cds=using" not in worker_log:
-                raise RuntimeError(f"the worker does not use a job archive:\n{worker_log}")
+                raise RuntimeError(f"the worker does not use a job archive:\n{worker_log[:3000]}")
             print("warm-up job (not counted)", flush=True)
             one_job(cluster, C1, 0)
             for i in range(RUNS):

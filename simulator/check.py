@@ -200,6 +200,9 @@ def check_scenario(scenario: Scenario, backend: str, set_values: Sequence[str] =
 
 def evaluate(stack: Stack, scenario: Scenario) -> list[CheckResult]:
     results = check_workloads(stack, scenario)
+    if stack.topology is not None:
+        results += [CheckResult(name, ok, detail)
+                    for name, ok, detail in stack.backend.cluster_checks(stack.topology)]
     if scenario.expect.alive_workers is not None:
         results.append(check_workers(stack, scenario.expect.alive_workers))
     if scenario.expect.auth or scenario.expect.jobs:

@@ -63,6 +63,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     """Print the manifests like `helm template`."""
     result = rendering.render(args.chart, args.values_files, args.set_values,
                               set_string_values=args.set_string_values,
+                              set_json_values=args.set_json_values,
+                              set_file_values=args.set_file_values,
                               release=args.release, namespace=args.namespace,
                               kube_version=args.kube_version, openshift=args.openshift,
                               api_versions=args.api_versions,
@@ -89,7 +91,8 @@ def _new_stack(args: argparse.Namespace):
     scenario = load(args.scenario)
     stack = Stack.create(scenario, args.set_values, args.backend,
                          values_files=args.values_files,
-                         set_string_values=args.set_string_values)
+                         set_string_values=args.set_string_values,
+                         dry_run=getattr(args, "dry_run", False))
     return scenario, stack
 
 
@@ -128,6 +131,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 0
 
     _with_teardown(stack, body)
+    if stack.dry_run:
+        print(f"# dry run: nothing was started; `python -m simulator down "
+              f"{stack.state.run_id}` prints the teardown", file=sys.stderr)
+        return 0
     report.summary(stack, sys.stderr)
     if args.json:
         print(json.dumps(_up_payload(stack)))
@@ -205,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="render the chart like `helm template`, validated")
     _values_flags(p)
+    p.add_argument("--set-json", dest="set_json_values", action="append", default=[],
+                   metavar="K=JSON", help="set a JSON value like helm --set-json (repeatable)")
+    p.add_argument("--set-file", dest="set_file_values", action="append", default=[],
+                   metavar="K=PATH", help="set a value from a file like helm --set-file")
     p.add_argument("--chart", default=str(rendering.CHART_DIR), help="chart directory")
     p.add_argument("--release", default="release", help="release name")
     p.add_argument("--namespace", default=rendering.DEFAULT_NAMESPACE)
@@ -229,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     _values_flags(p)
     p.add_argument("--json", action="store_true",
                    help="print ONE JSON object (run_id, URLs, clients with secrets) to stdout")
+    p.add_argument("--dry-run", action="store_true",
+                   help="kind backend: print every command (kind, docker, helm, kubectl) and "
+                        "the values files instead of running them")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("check", help="up + every expectation of the scenario + down")

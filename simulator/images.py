@@ -1,6 +1,6 @@
 """Container images without a registry: a Docker engine, the local base image, the stack's images.
 
-Why this exists (DESIGN section 6): nothing can be pulled here, so the Docker engine is installed
+Why this exists (docs/design.md section 6): nothing can be pulled here, so the Docker engine is installed
 from Debian (``docker.io``) and started by hand (no systemd), ``debian:bookworm-slim`` is built
 locally by ``images/base/build-base.sh``, and each image under ``images/`` is built with the
 legacy builder (``DOCKER_BUILDKIT=0``: the docker client here has no buildx). Every step prints
@@ -211,10 +211,18 @@ def ensure_image(name: str) -> str:
     tag = f"spark-stack/{name}:ctx-{context_hash(name)}"
     if image_exists(tag):
         _say(f"{tag} is up to date (build context unchanged)")
+        # :<version> (what the chart names) follows the current context too
+        subprocess.run(["docker", "tag", tag, image_tag(name)], check=True, capture_output=True)
         return tag
     built = build_image(name)
     subprocess.run(["docker", "tag", built.tag, tag], check=True, capture_output=True)
     return tag
+
+
+def build_command(name: str, context: Path, version: str | None = None) -> list[str]:
+    """The ``docker build`` of ``images/<name>`` from ``context`` (run with DOCKER_BUILDKIT=0)."""
+    return ["docker", "build", "-t", image_tag(name, version), "-f",
+            str(context / IMAGE_SPECS[name].dockerfile), str(context)]
 
 
 def build_image(name: str, version: str | None = None) -> BuiltImage:
@@ -235,8 +243,7 @@ def build_image(name: str, version: str | None = None) -> BuiltImage:
             for part in spec.context_parts:
                 shutil.copytree(REPO / part, context / part,
                                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        command = ["docker", "build", "-t", tag, "-f", str(context / spec.dockerfile),
-                   str(context)]
+        command = build_command(name, context, version)
         began = time.monotonic()
         _say(f"building {tag} from {context} (cold: ~60-120 s)")
         log_path = Path(tempfile.gettempdir()) / f"spark-stack-build-{name}.log"

@@ -3,17 +3,27 @@
 The one place that touches helm-python-sdk's private native call, which is the only way to pass a
 Kubernetes version and extra API versions (``Chart.render()`` has no such parameters). The package
 is pinned exactly in pyproject.toml for that reason. The sharp edges handled here were all
-observed and are listed in ../shared/DESIGN.md, section 2:
+observed:
 
 - a render removes tag-disabled subcharts from the loaded chart, so the chart is loaded fresh for
   every render;
 - a subchart declared in Chart.yaml but missing from ``charts/`` is skipped silently, so the
   dependency list is checked first;
 - the output holds NOTES.txt and empty documents for switched-off templates: both are filtered
-  (NOTES.txt is returned separately, as ``helm install`` prints it).
+  (NOTES.txt is returned separately, as ``helm install`` prints it);
+- the engine does not check the chart's ``kubeVersion``: done here, with Helm's message.
+
+What the helm CLI does around the engine is reproduced here too, and compared with the real CLI
+(helm 4 and 3) by tests/chart/test_helm_cli.py: values merged in ``MergeValues``' order with the
+``--set`` family parsed *into* the merged map (``simulator/strvals.py``), and the output in
+``helm template``'s order. One known difference: the engine receives values as JSON and reads
+every number as a float64, where the CLI keeps ``--set`` integers as int64; a template that
+prints such a value unformatted shows ``1e+06`` for ``--set x=1000000`` here and ``1000000``
+with the CLI (below a million both print the same).
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -28,7 +38,8 @@ from helm_python import _native
 # libyaml's parser when PyYAML has it: the pure-Python one costs more than Helm's whole render.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-from simulator.validate import ValidationIssue, validate_all
+from simulator import semver, strvals
+from simulator.validate import ValidationIssue, check_kube_version, validate_all
 
 DEFAULT_KUBE_VERSION = "v1.33.0"
 DEFAULT_NAMESPACE = "default"
@@ -45,8 +56,8 @@ OPENSHIFT_API_VERSIONS: tuple[str, ...] = (
     "image.openshift.io/v1",
 )
 
-# Helm's own install order (pkg/release/util/kind_sorter.go, InstallOrder): `helm template`
-# prints manifests in this order, and so do we.
+# Helm's own install order (pkg/release/v1/util/kind_sorter.go, InstallOrder): `helm template`
+# prints manifests in this order, then the hooks in the same order, and so do we.
 _INSTALL_ORDER = [
     "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange",
     "PodSecurityPolicy", "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList",
@@ -122,21 +133,23 @@ class Rendered:
         return "".join(parts)
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Helm's coalescing of user values: maps merge key by key, anything else is replaced."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+# How `-f` files combine (loader.MergeMaps); the name callers know.
+deep_merge = strvals.merge_maps
 
 
 def user_values(values_files: Iterable[str | os.PathLike[str]] = (),
                 set_values: Iterable[str] = (),
-                set_string_values: Iterable[str] = ()) -> dict[str, Any]:
-    """The user-supplied values, merged in Helm's order: -f files in order, then --set."""
+                set_string_values: Iterable[str] = (),
+                *,
+                set_json_values: Iterable[str] = (),
+                set_file_values: Iterable[str] = (),
+                values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The user-supplied values as the helm CLI merges them (pkg/cli/values/options.go).
+
+    ``-f`` files deep-merged in order, then ``values`` (the simulator's structured values), then
+    every ``--set-json``, ``--set``, ``--set-string`` and ``--set-file`` parsed *into* what is
+    merged so far, in that order, by Helm's strvals rules (``simulator/strvals.py``).
+    """
     merged: dict[str, Any] = {}
     for path in values_files:
         try:
@@ -147,15 +160,47 @@ def user_values(values_files: Iterable[str | os.PathLike[str]] = (),
             merged = deep_merge(merged, helm_python.values_from_yaml(text) or {})
         except helm_python.HelmError as exc:
             raise RenderError(f"values file {path}: {exc}") from exc
-    for parse, expressions, flag in ((helm_python.parse_set_string, set_values, "--set"),
-                                     (helm_python.parse_set_string_values, set_string_values,
-                                      "--set-string")):
+    if values:
+        merged = deep_merge(merged, copy.deepcopy(values))  # the parsers below write in place
+    steps = (("--set-json", set_json_values, strvals.parse_json_into),
+             ("--set", set_values, strvals.parse_into),
+             ("--set-string", set_string_values,
+              lambda expr, dest: strvals.parse_into(expr, dest, as_string=True)),
+             ("--set-file", set_file_values, strvals.parse_file_into))
+    for flag, expressions, parse_into in steps:
         for expr in expressions:
             try:
-                merged = deep_merge(merged, parse(expr))
-            except helm_python.HelmError as exc:
-                raise RenderError(f"{flag} {expr!r}: {exc}") from exc
+                merged = parse_into(expr, merged)
+            except strvals.StrvalsError as exc:
+                raise RenderError(f"failed parsing {flag} data {expr!r}: {exc}") from exc
     return merged
+
+
+def kube_version_of(text: str) -> str:
+    """``--kube-version`` as Helm normalizes it: ``1.24`` is ``v1.24.0``."""
+    try:
+        return f"v{semver.Version.parse(text)}"
+    except semver.SemverError as exc:
+        raise RenderError(f"invalid kube version '{text}': {exc}") from exc
+
+
+def check_kube_version_constraint(chart_dir: str | os.PathLike[str], kube_version: str) -> None:
+    """Refuse a Kubernetes version the chart's ``kubeVersion`` excludes, in Helm's words."""
+    try:
+        meta = yaml.load(Path(chart_dir, "Chart.yaml").read_text(encoding="utf-8"),
+                         Loader=_YamlLoader) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RenderError(f"chart {chart_dir}: cannot read Chart.yaml: {exc}") from exc
+    constraint = str(meta.get("kubeVersion") or "")
+    if not constraint:
+        return
+    try:
+        ok = semver.satisfies(kube_version, constraint)
+    except semver.SemverError:
+        ok = False  # Helm's IsCompatibleRange: an unparsable constraint is incompatible
+    if not ok:
+        raise RenderError(f"chart requires kubeVersion: {constraint} which is incompatible with "
+                          f"Kubernetes {kube_version}")
 
 
 def check_dependencies(chart_dir: str | os.PathLike[str]) -> None:
@@ -172,6 +217,8 @@ def render(chart_dir: str | os.PathLike[str] = CHART_DIR,
            *,
            values: dict[str, Any] | None = None,
            set_string_values: Sequence[str] = (),
+           set_json_values: Sequence[str] = (),
+           set_file_values: Sequence[str] = (),
            release: str = "release",
            namespace: str = DEFAULT_NAMESPACE,
            kube_version: str = DEFAULT_KUBE_VERSION,
@@ -181,20 +228,28 @@ def render(chart_dir: str | os.PathLike[str] = CHART_DIR,
            validate: bool = True) -> Rendered:
     """Render ``chart_dir`` like ``helm template`` and return the parsed objects.
 
-    ``values`` (a dict) is merged after the files and before the ``--set`` strings, so the
-    simulator can pass structured values without string-quoting them. With ``validate`` (the
-    default) every object, hooks included, must pass strict schema validation, or
-    ``InvalidManifests`` lists every problem.
+    Values are merged as the helm CLI merges them (``user_values``); ``values`` (a dict) comes
+    after the files and before the ``--set`` family, so the simulator can pass structured values
+    without string-quoting them. The chart's ``kubeVersion`` is enforced as Helm does. With
+    ``validate`` (the default) ``kube_version`` must be one the bundled schemas cover, and every
+    object, hooks included, must pass strict schema validation, or ``InvalidManifests`` lists
+    every problem.
     """
     try:
         helm_python.validate_release_name(release)
     except helm_python.HelmError as exc:
         raise RenderError(f"release name {release!r}: {exc}") from exc
+    kube_version = kube_version_of(kube_version)
     check_dependencies(chart_dir)
-    merged = user_values(values_files)
-    if values:
-        merged = deep_merge(merged, values)
-    merged = deep_merge(merged, user_values((), set_values, set_string_values))
+    merged = user_values(values_files, set_values, set_string_values,
+                         set_json_values=set_json_values, set_file_values=set_file_values,
+                         values=values)
+    check_kube_version_constraint(chart_dir, kube_version)
+    if validate:
+        try:
+            check_kube_version(kube_version)
+        except ValueError as exc:
+            raise RenderError(str(exc)) from exc
     apis = list(api_versions) + (list(OPENSHIFT_API_VERSIONS) if openshift else [])
     opts = {"name": release, "namespace": namespace, "kube_version": kube_version,
             "api_versions": apis, "is_install": not is_upgrade, "is_upgrade": is_upgrade}
@@ -223,9 +278,15 @@ def _notes(templates: dict[str, str]) -> str:
 
 
 def _parse(templates: dict[str, str]) -> list[Manifest]:
+    """The objects in ``helm template``'s order (pkg/release/v1/util/manifest_sorter.go).
+
+    Files by path, documents in file order, then a stable sort by InstallOrder (kinds it does
+    not list after those it does, by name); hooks after all the other manifests, sorted alike.
+    """
     manifests: list[Manifest] = []
-    for path, text in templates.items():
-        if path.endswith("NOTES.txt"):
+    for path in sorted(templates):
+        text = templates[path]
+        if path.endswith("NOTES.txt") or path.rsplit("/", 1)[-1].startswith("_"):
             continue
         try:
             docs = list(yaml.load_all(text, Loader=_YamlLoader))
@@ -237,7 +298,8 @@ def _parse(templates: dict[str, str]) -> list[Manifest]:
             if not isinstance(doc, dict) or "kind" not in doc:
                 raise RenderError(f"{path} rendered something that is not a Kubernetes object")
             manifests.append(Manifest(source=path, obj=doc))
-    manifests.sort(key=lambda m: (_ORDER.get(m.kind, len(_ORDER)), m.kind, m.source, m.name))
+    manifests.sort(key=lambda m: (m.is_hook, m.kind not in _ORDER, _ORDER.get(m.kind, 0),
+                                  "" if m.kind in _ORDER else m.kind))
     return manifests
 
 

@@ -48,7 +48,7 @@ def subnet_for(run_id: str, taken: set[str] | None = None) -> str:
 
     In use = another live run claims it, or anything listens on it right now.
     """
-    from simulator.backends.procs import listening_on  # psutil only when needed
+    from simulator.local.procs import listening_on  # psutil only when needed
 
     taken = set(taken or ())
     for salt in range(64):
@@ -134,6 +134,7 @@ class RunState:
     sim_set_values: list[str] = field(default_factory=list)  # what the simulator adds
     manifests: list[dict[str, Any]] = field(default_factory=list)
     ips: dict[str, str] = field(default_factory=dict)          # "pod/x", "svc/x", "ext/x" → IP
+    retired_ips: list[str] = field(default_factory=list)       # of replaced pods: not reused
     pods: dict[str, PodRecord] = field(default_factory=dict)
     extras: dict[str, ExtraRecord] = field(default_factory=dict)  # oauth, proxy, ext spark
     backend_data: dict[str, Any] = field(default_factory=dict)  # e.g. docker network, images
@@ -178,13 +179,20 @@ class RunState:
         first, last = {"pod": (POD_IP_FIRST, POD_IP_LAST),
                        "svc": (SERVICE_IP_FIRST, SERVICE_IP_LAST),
                        "ext": (EXTERNAL_IP_FIRST, EXTERNAL_IP_LAST)}[kind]
-        used = set(self.ips.values())
+        used = set(self.ips.values()) | set(self.retired_ips)
         for n in range(first, last + 1):
             candidate = f"{self.subnet}.{n}"
             if candidate not in used:
                 self.ips[key] = candidate
                 return candidate
         raise RunError(f"run {self.run_id}: no {kind} address left in {self.subnet}.0/24")
+
+    def retire_ip(self, key: str) -> None:
+        """A replaced pod's replacement gets a new address, as on Kubernetes: a Spark master
+        refuses a worker re-registering from the address of one it still counts as alive."""
+        ip = self.ips.pop(key, None)
+        if ip:
+            self.retired_ips.append(ip)
 
     # --- secrets, apart from run.json -------------------------------------------------------
     def secrets(self) -> dict[str, Any]:

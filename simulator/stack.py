@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Sequence
+from urllib.parse import urlparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import yaml
 from simulator import render as rendering
 from simulator import scenarios as scen
 from simulator import topology
-from simulator.backends import DEFAULT_BACKEND, backend_class, backend_for
+from simulator.backends import (DEFAULT_BACKEND, BackendUnavailable, backend_class,
+                                backend_for)
 from simulator.backends.base import (OAUTH, Backend, ExternalSparkSpec, OAuthSpec,
                                      ReconcileResult, EXTERNAL_MASTER)
 from simulator.run import RunError, RunState, new_run_id, runs_root
@@ -59,16 +61,24 @@ class Stack:
         self.state = state
         self.progress = progress
         self.backend: Backend = backend_for(state, progress)
+        self.topology: topology.Topology | None = None  # what was applied last
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.state.backend_data.get("dry_run"))
 
     # ------------------------------------------------------------------ creation
     @classmethod
     def create(cls, scenario: scen.Scenario, set_values: Sequence[str] = (),
                backend: str = DEFAULT_BACKEND, progress=_stderr, *,
                values_files: Sequence[str] = (),
-               set_string_values: Sequence[str] = ()) -> Stack:
+               set_string_values: Sequence[str] = (), dry_run: bool = False) -> Stack:
         """A new run of ``scenario`` (nothing started yet): the scenario's values, then the
         caller's ``values_files``, ``set_values`` and ``set_string_values`` as helm orders them."""
         backend_cls = backend_class(backend)  # refuses unknown and unavailable backends first
+        if dry_run and backend != "kind":  # only kind's commands can be printed instead of run
+            raise BackendUnavailable(f"--dry-run is for the kind backend (its commands can be "
+                                     f"printed); the {backend} backend runs for real")
         run_id = new_run_id(scenario.name)
         taken = set()
         for p in runs_root().glob("*/run.json"):
@@ -100,16 +110,24 @@ class Stack:
             "clients": {cid: {"secret": pysecrets.token_urlsafe(24), "scopes": scopes,
                               "kind": kind} for cid, (kind, scopes) in CLIENTS.items()},
         })
+        if dry_run:
+            state.backend_data["dry_run"] = True
         stack = cls(state, progress)
         issuer = stack.backend.issuer_url(stack.oauth_spec())
-        state.sim_set_values = [f"api-service.oauth.issuerUrl={issuer}",
+        host = urlparse(issuer).hostname or ""
+        # The chart refuses a plain-http issuer off loopback unless told so explicitly; the mock
+        # OAuth server reached by its service name (docker, kind) is exactly that case.
+        insecure = ([] if host == "localhost" or host.startswith("127.") or host == "::1"
+                    else ["api-service.oauth.insecureIssuer=true"])
+        state.sim_set_values = [*insecure, f"api-service.oauth.issuerUrl={issuer}",
                                 f"api-service.oauth.audience={AUDIENCE}",
                                 f"api-service.ownerSecret.existingSecret={owner_secret_name}",
                                 "api-service.ownerSecret.key=owner-secret"]
         if scenario.external_spark is not None:
             state.outputs["external_spark"] = scenario.external_spark.model_dump()
-            state.sim_set_values.append(
-                f"api-service.env.sparkMasterUrl={stack.backend.external_master_url()}")
+            # first, so a kind run's helm line starts with the specification's own command
+            state.sim_set_values.insert(
+                0, f"api-service.env.sparkMasterUrl={stack.backend.external_master_url()}")
         state.save()
         progress(f"run {run_id} on the {backend} backend: runs dir {state.dir}, addresses "
                  f"{state.subnet}.0/24")
@@ -125,9 +143,13 @@ class Stack:
         return [topology.secret_manifest(owner["name"], self.state.namespace,
                                          {owner["key"]: owner["value"]})]
 
-    def render(self, set_values: list[str] | None = None) -> tuple[list[dict], topology.Topology]:
-        sets = self.state.sim_set_values + (self.state.set_values if set_values is None
-                                            else set_values)
+    def render(self, set_values: Sequence[str] | None = None
+               ) -> tuple[list[dict], topology.Topology]:
+        """Render as helm would install it: the scenario's and the user's --set first, the
+        simulator's own last (they point the API at the mock OAuth server and an external
+        master the simulator started, so they must win)."""
+        sets = [*(self.state.set_values if set_values is None else set_values),
+                *self.state.sim_set_values]
         t0 = time.monotonic()
         rendered = rendering.render(rendering.CHART_DIR, self.state.values_files, sets,
                                     set_string_values=self.state.set_string_values,
@@ -142,9 +164,11 @@ class Stack:
     def up(self) -> dict[str, Any]:
         t0 = time.monotonic()
         objects, topo = self.render()
-        for note in topo.notes:
+        notes = [n for n in topo.notes
+                 if not n.subject.startswith(tuple(f"{k}/" for k in self.backend.honors))]
+        for note in notes:
             self.progress(f"not honored: {note}")
-        self.state.notes = sorted(set(self.state.notes) | {str(n) for n in topo.notes})
+        self.state.notes = sorted(set(self.state.notes) | {str(n) for n in notes})
         ext = self.state.outputs.get("external_spark")
         if ext and not self.backend.extra_alive(EXTERNAL_MASTER):
             self.backend.start_external_spark(
@@ -180,6 +204,7 @@ class Stack:
 
     # ------------------------------------------------------------------ internals
     def _apply(self, objects: list[dict], topo: topology.Topology) -> ReconcileResult:
+        self.topology = topo
         self.state.manifests = objects + self.extra_objects()
         has_api = bool(topo.by_component("api"))
         if has_api and not self.backend.extra_alive(OAUTH):
@@ -194,7 +219,7 @@ class Stack:
             self.progress(f"not honored: {note}")
         self._set_outputs(topo)
         expected = self.expected_workers(topo)
-        if expected is not None:
+        if expected is not None and not self.dry_run:
             self.wait_alive_workers(expected)
         self.state.save()
         return result

@@ -42,13 +42,22 @@ class ValidationIssue:
         return f"{self.kind}/{self.name}{where}: at '{self.path}': {self.message}"
 
 
+def check_kube_version(kube_version: str) -> None:
+    """Refuse a Kubernetes version outside the schema sets kubernetes-validate ships."""
+    _schema_version(kube_version)
+
+
 def _schema_version(kube_version: str) -> str:
     """The newest schema set not newer than the requested Kubernetes version."""
-    wanted = kv.major_minor(kube_version.lstrip("v"))
-    if kv.Version(wanted) > kv.Version(kv.latest_version()):
-        raise ValueError(f"Kubernetes {kube_version} is newer than the schemas "
-                         f"kubernetes-validate ships (up to {kv.latest_version()})")
-    return [v for v in kv.all_versions() if kv.Version(kv.major_minor(v)) <= kv.Version(wanted)][-1]
+    wanted = kv.Version(kv.major_minor(kube_version.lstrip("v").split("-")[0].split("+")[0]))
+    ours = sorted(kv.all_versions(), key=lambda v: kv.Version(kv.major_minor(v)))
+    oldest, newest = kv.major_minor(ours[0]), kv.major_minor(ours[-1])
+    fitting = [v for v in ours if kv.Version(kv.major_minor(v)) <= wanted]
+    if wanted > kv.Version(newest) or not fitting:
+        raise ValueError(f"Kubernetes {kube_version} is outside the versions whose schemas "
+                         f"kubernetes-validate ships ({oldest} to {newest}): pick a "
+                         f"--kube-version in that range, or render with --skip-validation")
+    return fitting[-1]
 
 
 @functools.lru_cache(maxsize=None)

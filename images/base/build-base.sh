@@ -10,7 +10,7 @@
 # Dockerfiles stay unchanged and build the same way on users' machines, where the real image is
 # pulled. HTTPS egress here goes through a proxy with its own CA, so the host's CA certificates
 # go into the base and PIP_CERT / SSL_CERT_FILE / REQUESTS_CA_BUNDLE point at the bundle
-# (DESIGN section 6): without it pip inside a build fails with CERTIFICATE_VERIFY_FAILED.
+# (docs/design.md section 6): without it pip inside a build fails with CERTIFICATE_VERIFY_FAILED.
 # Needs root (debootstrap) and a running Docker engine.
 set -euo pipefail
 

@@ -259,6 +259,7 @@ fi
 # First run of this role: supervise the JVM so the archive can be renamed once it is complete.
 "${SPARK_HOME}/bin/spark-class" "${CLASS}" "${ARGS[@]}" &
 CHILD=$!
+# shellcheck disable=SC2317  # called by the traps below
 forward() { kill -s "$1" "${CHILD}" 2>/dev/null || true; }
 trap 'forward TERM' TERM
 trap 'forward INT' INT

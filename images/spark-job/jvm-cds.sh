@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by entrypoint.sh and make-cds.sh: where the AppCDS archives live and what they are called.
 #
 # One place for the names, so the build-time/warm-up step (make-cds.sh) writes exactly the files

@@ -50,6 +50,7 @@ export HOME="${SCRATCH}" POD_IP="${POD_IP:-127.0.0.1}" SPARK_JVM_FAST_START=true
 MASTER_UI="http://${POD_IP}:8080" REST="http://${POD_IP}:6066"
 JOB_TMP="${JOB_ARCHIVE}.$$.$(hostname 2>/dev/null || echo h).tmp"
 STARTED=$(date +%s)
+# shellcheck disable=SC2086  # an unset PID must expand to nothing, not to ""
 cleanup() {
     kill -TERM ${WORKER:-} ${MASTER:-} 2>/dev/null || true
     wait ${WORKER:-} ${MASTER:-} 2>/dev/null || true

@@ -10,10 +10,12 @@ from simulator.backends.base import Backend, Progress
 from simulator.run import RunError, RunState
 
 # name -> "module:class"; None: known, not implemented here yet (the CLI says so, exit 2).
+# A backend that cannot run on this machine (kind without kind on PATH) raises
+# BackendUnavailable from its constructor, naming what is missing.
 _BACKENDS: dict[str, str | None] = {
     "process": "simulator.backends.process:ProcessBackend",
     "docker": "simulator.backends.docker:DockerBackend",
-    "kind": None,
+    "kind": "simulator.backends.kind:KindBackend",
 }
 BACKENDS = tuple(_BACKENDS)
 DEFAULT_BACKEND = "process"

@@ -97,6 +97,8 @@ class Backend(Protocol):
 
     name: str
     state: RunState
+    # kinds of object this backend enforces although the topology notes them as not honored
+    honors: tuple[str, ...]
 
     def issuer_url(self, oauth: OAuthSpec) -> str:
         """The OAuth issuer URL as the API pods will reach it (goes into the chart's values)."""
@@ -133,6 +135,10 @@ class Backend(Protocol):
 
     def endpoints(self, topology: Topology) -> Endpoints:
         """The client endpoints of what runs now, reachable from this machine."""
+
+    def cluster_checks(self, topology: Topology) -> list[tuple[str, bool, str]]:
+        """Checks only this backend can make (kind: `helm test`, NetworkPolicy enforcement):
+        (name, ok, detail) each; empty where the backend has none."""
 
     def stop(self) -> list[str]:
         """Remove everything of the run; returns what is still left (empty when clean)."""

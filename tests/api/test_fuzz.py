@@ -23,7 +23,7 @@ import time
 import httpx
 import pytest
 
-from spark.cluster import LocalSparkCluster
+from simulator.local import SparkCluster
 
 from .helpers import oidc_env, own_cluster
 
@@ -39,7 +39,7 @@ def small_cluster(tmp_path_factory):
         yield cluster
 
 
-def _kill_everything(cluster: LocalSparkCluster) -> list[str]:
+def _kill_everything(cluster: SparkCluster) -> list[str]:
     """Kill every driver still active on the master (the fuzzer's jobs) through its gateway."""
     active = [d["id"] for d in httpx.get(cluster.ui_url + "/json/").json()["activedrivers"]]
     for driver_id in active:
@@ -52,7 +52,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_status(
     pytest.importorskip("schemathesis", reason="schemathesis is installed by `tox -e fuzz` "
                                                "(extra `fuzz`)")
     # Admission control off: it would (rightly) refuse every job on this tiny worker, and the
-    # fuzzer is to meet real submissions; its 429 is documented and tested in test_03.
+    # fuzzer is to meet real submissions; its 429 is documented and tested in test_admission.py.
     api = api_factory(oidc_env(oauth.issuer, small_cluster.master_url,
                                SPARK_API_ADMISSION_CONTROL="false"))
     now = int(time.time())

@@ -35,6 +35,29 @@ def test_refuses_to_start_without_a_real_owner_secret(secret: str | None) -> Non
         assert f"'{secret}'" not in result.stderr and f"={secret}" not in result.stderr
 
 
+def test_owner_secret_from_a_file(tmp_path) -> None:
+    # The chart mounts the owner Secret as a file (SPARK_API_OWNER_SECRET_FILE), never as env.
+    from spark_api.settings import Settings
+
+    secret = tmp_path / "owner-secret"
+    secret.write_text("a-real-secret-value-123456\n")
+    base = {"master_url": dead_master_url(), "auth_mode": "disabled"}
+    settings = Settings(**base, owner_secret_file=secret)
+    assert settings.secret_bytes == b"a-real-secret-value-123456"
+    with pytest.raises(ValueError, match="not both"):
+        Settings(**base, owner_secret_file=secret, owner_secret="another-secret-value-1234")
+    result = _run({"SPARK_API_MASTER_URL": dead_master_url(), "SPARK_API_AUTH_MODE": "oidc",
+                   "SPARK_API_OIDC_ISSUER": "http://127.0.0.1:1", "SPARK_API_OIDC_AUDIENCE": "a",
+                   "SPARK_API_OWNER_SECRET_FILE": str(tmp_path / "missing")})
+    assert result.returncode == 2 and "SPARK_API_OWNER_SECRET_FILE" in result.stderr
+    short = tmp_path / "short"
+    short.write_text("short")
+    result = _run({"SPARK_API_MASTER_URL": dead_master_url(), "SPARK_API_AUTH_MODE": "oidc",
+                   "SPARK_API_OIDC_ISSUER": "http://127.0.0.1:1", "SPARK_API_OIDC_AUDIENCE": "a",
+                   "SPARK_API_OWNER_SECRET_FILE": str(short)})
+    assert result.returncode == 2 and "'short'" not in result.stderr
+
+
 def test_oidc_needs_issuer_and_audience() -> None:
     result = _run({"SPARK_API_MASTER_URL": dead_master_url(),
                    "SPARK_API_OWNER_SECRET": "a-real-secret-value-123456"})

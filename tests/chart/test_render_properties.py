@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 
 from simulator.render import Rendered, RenderError, render
 
-from .chartlib import (chart_of, component, containers, env_value, find, pod_labels, pod_spec,
+from .chartlib import (chart_of, containers, env_value, find, pod_labels, pod_spec,
                        workloads)
 
 # Helm release names: DNS-1123 label, at most 53 characters; with Spark installed at most 50,

@@ -53,11 +53,11 @@ def test_default_full_stack_mounts_token_and_ca_read_only(openshift: bool) -> No
     assert env_value(api, "SPARK_API_OIDC_CA_FILE") == f"{base}/{ca['items'][0]['path']}"
     assert env_value(api, "SPARK_API_OIDC_DISCOVERY_TOKEN_FILE") == f"{base}/{token['path']}"
     assert json.loads(env_value(api, "SPARK_API_OIDC_SUBJECT_SCOPES") or "") == {
-        "system:serviceaccount:analytics:*": "jobs:read jobs:submit"}
+        "system:serviceaccount:analytics:spark-stack-client": "jobs:read jobs:submit"}
     # The projected volume is the only token the pod gets; nothing else mounts a secret path.
     assert spec["automountServiceAccountToken"] is False
     assert "create token" in r.notes and 'audience: "spark-stack-api"' in r.notes
-    assert "system:serviceaccount:analytics:*" in r.notes
+    assert "system:serviceaccount:analytics:spark-stack-client" in r.notes
 
 
 def test_rendered_subject_scopes_are_accepted_by_the_api() -> None:
@@ -65,9 +65,11 @@ def test_rendered_subject_scopes_are_accepted_by_the_api() -> None:
 
     r = render(DEPLOY, release="full-stack", namespace="team-a")
     table = SubjectScopes.parse(env_value(_api(r)[1], "SPARK_API_OIDC_SUBJECT_SCOPES"))
-    assert table.scopes_for("system:serviceaccount:team-a:runner") == {"jobs:read",
-                                                                       "jobs:submit"}
-    assert table.scopes_for("system:serviceaccount:team-b:runner") == frozenset()
+    # By default one named ServiceAccount, not every one of the namespace (issue 9 item 3).
+    assert table.scopes_for("system:serviceaccount:team-a:spark-stack-client") == {
+        "jobs:read", "jobs:submit"}
+    assert table.scopes_for("system:serviceaccount:team-a:runner") == frozenset()
+    assert table.scopes_for("system:serviceaccount:team-b:spark-stack-client") == frozenset()
 
 
 @pytest.mark.parametrize("sets,mounted", [

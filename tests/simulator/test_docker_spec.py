@@ -63,12 +63,20 @@ def test_port_remapping_is_reported_not_hidden(topo):
     assert any("full-stack-api-service" in n and "8080 → 8000" in n for n in notes), notes
 
 
-def test_secret_values_go_to_a_private_env_file_never_the_command_line(topo, tmp_path):
+def test_secrets_never_reach_the_command_line(topo, tmp_path):
+    """The owner secret is a Secret volume: a file group 0 may read (the container's GID),
+    bind-mounted read-only; env values go to a 0600 env file, never into `docker run`'s args."""
     w = topo.workload("full-stack-api-service")
     spec = pod_spec("r", "n", "a-0", "172.28.1.12", w, topo, "i", tmp_path)
-    assert spec.env["SPARK_API_OWNER_SECRET"] == "s3cret-value"
     assert not any("s3cret-value" in a for a in spec.args)
+    secret_files = {f: mode for f, (content, mode) in spec.files.items()
+                    if content == "s3cret-value"}
+    assert secret_files and set(secret_files.values()) == {0o640}, spec.files
+    mounts = _flag_values(spec.args, "-v")
+    assert any(m.endswith(":ro") and str(next(iter(secret_files)).parent) == m.split(":")[0]
+               for m in mounts), mounts
     write_files(spec, tmp_path)
     env_file = Path(_flag_values(spec.args, "--env-file")[0])
     assert env_file.stat().st_mode & 0o777 == 0o600
-    assert "SPARK_API_OWNER_SECRET=s3cret-value" in env_file.read_text().splitlines()
+    for f in secret_files:
+        assert f.read_text() == "s3cret-value" and f.stat().st_mode & 0o777 == 0o640

@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from simulator.backends import procs
-from simulator.backends.procs import ProcRecord
+from simulator.local import procs
+from simulator.local.procs import ProcRecord
 from simulator.check import ApiClient
 from simulator.run import RunState
 from simulator.scenarios import load

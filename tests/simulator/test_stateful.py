@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
                                  rule)
 
-from simulator.backends import procs
-from simulator.backends.procs import ProcRecord
+from simulator.local import procs
+from simulator.local.procs import ProcRecord
 from simulator.check import ApiClient
 from simulator.scenarios import load
 from simulator.stack import Stack

@@ -185,7 +185,11 @@ def test_rendered_chart_topology():
     assert [s.name for s in master_svcs] == ["rel-spark-master"] and master_svcs[0].headless
     api = topo.by_component("api")[0]
     env = {e.name: e for e in api.main.env}
-    assert env["SPARK_API_OWNER_SECRET"].value == "k" and env["SPARK_API_OWNER_SECRET"].secret
+    # The owner secret is a mounted Secret file, never an env var (issue 9 item 5).
+    assert "SPARK_API_OWNER_SECRET" not in env
+    path = env["SPARK_API_OWNER_SECRET_FILE"].value
+    [mount] = [m for m in api.main.mounts if path.startswith(m.mount_path.rstrip("/") + "/")]
+    assert mount.kind == "secret" and dict(mount.files)[path[len(mount.mount_path) + 1:]] == "k"
     assert env["SPARK_API_HOST"].field_ref == "status.podIP"
     waves = [[w.component for w in wave] for wave in topo.start_order()]
     assert waves[0] == ["master"] and sorted(waves[1]) == ["api", "worker"]

@@ -8,7 +8,7 @@ time until ``/json/`` shows ALIVE with the worker registered:
 - ``cds-create``: fast start with an empty CDS dir (C1 only; the archive is written at stop);
 - ``cds-use``: fast start with the archive from the previous round.
 With the warm cluster it then times the pi job (samples 20000, driver and executor with C1 as
-tests/spark/submit.py submits it) from REST submit to FINISHED.
+simulator/local/submit.py submits it) from REST submit to FINISHED.
 Numbers depend on the machine's load (2 shared cores here): they are printed, never asserted.
 """
 from __future__ import annotations
@@ -20,18 +20,18 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.spark import submit
-from tests.spark.cluster import ClusterConfig, LocalSparkCluster
+from simulator.local import SparkCluster, submit
 
 
-def startup(base: Path, fast: bool, cds: Path) -> tuple[float, LocalSparkCluster]:
-    cluster = LocalSparkCluster(ClusterConfig(base_dir=base, fast_start=fast, cds_dir=cds))
+def startup(base: Path, fast: bool, cds: Path) -> tuple[float, SparkCluster]:
+    # No warm-up: the point is to time a first start without archives, then one with them.
+    cluster = SparkCluster(base, fast_start=fast, cds_dir=cds, cds_warmup=False)
     began = time.monotonic()
     cluster.start()
     return time.monotonic() - began, cluster
 
 
-def pi_latency(cluster: LocalSparkCluster) -> float:
+def pi_latency(cluster: SparkCluster) -> float:
     body = submit.create_request(cluster.master_url, "pi", {"samples": 20000},
                                  f"pi-{uuid.uuid4().hex[:8]}")
     began = time.monotonic()

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from .cluster import JOBS_DIR
+from simulator.local.spark import JOBS_DIR
 
 CATALOG = json.loads((JOBS_DIR / "catalog.json").read_text())
 JOBS = CATALOG["jobs"]

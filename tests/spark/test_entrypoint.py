@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import ENTRYPOINT, LocalSparkCluster, ClusterConfig, spark_home, tail
+from simulator.local import SparkMaster, free_block, spark_home
+from simulator.local.spark import ENTRYPOINT, MASTER_PORT, MASTER_REST_PORT, MASTER_UI_PORT
 
 RECORDER = """#!/usr/bin/env bash
 # Records what the entrypoint runs, then behaves like a JVM that writes its CDS archive at exit.
@@ -204,21 +205,16 @@ def test_arbitrary_uid_without_passwd_entry_and_without_home(fake_home) -> None:
 def test_real_master_writes_its_cds_archive_on_sigterm_and_maps_it_next_time(tmp_path) -> None:
     cds = tmp_path / "cds"
     for attempt in ("create", "use"):
-        cluster = LocalSparkCluster(ClusterConfig(base_dir=tmp_path / attempt, workers=1,
-                                                  cds_dir=cds))
-        cluster.workers = []
-        try:
-            cluster.master = cluster._launch(
-                "master", cluster.master_ip, 8080, SPARK_MASTER_PORT="7077",
-                SPARK_MASTER_WEBUI_PORT="8080", SPARK_MASTER_REST_PORT="6066")
-            cluster.wait_alive(workers=0)
+        ip = free_block((MASTER_PORT, MASTER_UI_PORT, MASTER_REST_PORT), hosts=1) + ".1"
+        # No machine warm-up: this test makes the master's archive itself, in its own CDS dir.
+        with SparkMaster(ip, tmp_path / attempt, extra_env={"SPARK_CDS_DIR": str(cds)},
+                         cds_warmup=False) as master:
             if attempt == "use":
-                jvm = _jvm_of(cluster.master.process.pid)
+                assert master.record is not None
+                jvm = _jvm_of(master.record.pid)
                 maps = Path(f"/proc/{jvm}/maps").read_text()
                 assert "master-4.3.0-" in maps and ".jsa" in maps, "archive not mapped"
-                assert "cds=using" in tail(cluster.master.log_path, 200)
-        finally:
-            cluster.stop()
+                assert "cds=using" in master.log_tail(200)
         archives = sorted(p.name for p in cds.iterdir() if p.is_file())
         assert len(archives) == 1 and archives[0].startswith("master-4.3.0-"), archives
         assert archives[0].endswith(".jsa"), archives   # no temporary name left behind

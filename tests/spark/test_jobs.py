@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from . import submit
+from simulator.local import submit
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     # Scopes for tokens without a scope claim, by subject pattern (subject_scopes.py).
     oidc_subject_scopes: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     owner_secret: SecretStr | None = None
+    # The same key read from a file (a mounted Secret), so it is never in the environment.
+    owner_secret_file: Path | None = None
     catalog_path: Path = PACKAGED_CATALOG
     jobs_dir: str = "/opt/spark-jobs"
     driver_java_options: str = "-XX:TieredStopAtLevel=1"
@@ -140,6 +142,20 @@ class Settings(BaseSettings):
     def _metrics_host(self) -> "Settings":
         if not self.metrics_host:
             self.metrics_host = self.host
+        return self
+
+    @model_validator(mode="after")
+    def _owner_secret_from_file(self) -> "Settings":
+        if self.owner_secret_file is None:
+            return self
+        if self.owner_secret is not None:
+            raise ValueError("set SPARK_API_OWNER_SECRET or SPARK_API_OWNER_SECRET_FILE, not both")
+        try:
+            text = self.owner_secret_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"SPARK_API_OWNER_SECRET_FILE={str(self.owner_secret_file)!r} cannot "
+                             f"be read ({exc.strerror}): mount the owner Secret there") from None
+        self.owner_secret = SecretStr(text.rstrip("\r\n"))
         return self
 
     @model_validator(mode="after")

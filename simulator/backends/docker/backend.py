@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import urllib.request
 from pathlib import Path
 
 from simulator import images
 from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, ExternalSparkSpec,
-                                     OAuthSpec, PodStatus, Progress, ReadinessError,
-                                     ReconcileResult, external_worker, first_service_of,
+                                     OAuthSpec, PodStatus, Progress, ReconcileResult, external_worker, first_service_of,
                                      master_ports)
 from simulator.backends.docker import engine
 from simulator.backends.docker.containers import (ContainerSpec, pod_spec, port_notes,
@@ -52,6 +50,7 @@ def image_name(container: Container) -> str | None:
 class DockerBackend:
     """Realizes a ``Topology`` as Docker containers; state in ``RunState`` (run.json)."""
 
+    honors: tuple[str, ...] = ()
     name = "docker"
 
     def __init__(self, state: RunState, progress: Progress = _stderr,
@@ -114,6 +113,7 @@ class DockerBackend:
             self._remove([self.state.pods[p] for p in to_stop], topology)
             for pod in to_stop:
                 self.state.pods.pop(pod)
+                self.state.retire_ip(f"pod/{pod}")
             result.stopped = to_stop
         for pod in desired:
             self.state.ip(f"pod/{pod}")
@@ -353,6 +353,9 @@ class DockerBackend:
                 port = engine.published_ports(oauth.container).get(oauth.port)
                 token_url = f"http://127.0.0.1:{port}/token"
         return Endpoints(api_url, token_url, master_url, ui_url)
+
+    def cluster_checks(self, topology) -> list[tuple[str, bool, str]]:
+        return []  # NetworkPolicies are not enforced here (reported as not honored)
 
     # ---------------------------------------------------------------- teardown
     def stop(self) -> list[str]:

@@ -9,62 +9,34 @@ run's ``RunState`` (run.json), so ``status`` and ``down`` work from any other pr
 """
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, ExternalSparkSpec,
                                      OAuthSpec, PodStatus, Progress, ReadinessError,
                                      ReconcileResult, external_worker, first_service_of,
                                      master_ports)
-from simulator.backends import procs
-from simulator.backends.cds_warmup import ensure_archives
 from simulator.backends.probes import PodWait, ProbeTracker, at, run_probe, wait_ready
-from simulator.backends.procs import ProcRecord
-from simulator.backends.process.pods import (API_ROOT, SPARK_ENTRYPOINT, SPARK_JOBS, host_env,
-                                             image_kind, pod_launch)
-from simulator.backends.process.services import PROXY, ServiceProxy, service_addresses
-from simulator.run import REPO, ExtraRecord, PodRecord, RunError, RunState, subnet_for
+from simulator.backends.process.pods import image_kind, pod_launch
+from simulator.backends.process.services import (PROXY, ServiceProxy, named_endpoints,
+                                                 service_addresses)
+from simulator.local import (ComponentStartError, LocalComponent, MockOAuthProcess, SparkMaster,
+                             SparkWorker, cds_cache, ensure_archives, procs, spark_home)
+from simulator.local.base import http_json
+from simulator.local.procs import ProcRecord
+from simulator.run import ExtraRecord, PodRecord, RunError, RunState, subnet_for
 from simulator.topology import Workload
-from simulator.waiting import wait_for
-
-CDS_CACHE = Path(os.environ.get("SPARK_STACK_CDS_DIR",
-                                Path.home() / ".cache" / "spark-stack" / "cds"))
-
-
-def spark_home() -> str:
-    import pyspark  # the process backend needs it; imported late so `render` works without it
-    return str(Path(pyspark.__file__).resolve().parent)
-
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def image_env(kind: str | None, home: Path) -> dict[str, str]:
-    """What the image's Dockerfile ENV provides, mapped to this host."""
-    if kind == "spark-job":
-        return {"SPARK_HOME": spark_home(), "PYSPARK_PYTHON": sys.executable,
-                "SPARK_JOBS_DIR": str(SPARK_JOBS), "SPARK_CDS_DIR": str(CDS_CACHE),
-                "HOME": str(home)}
-    if kind == "api-service":
-        return {"PYTHONPATH": str(API_ROOT), "HOME": str(home)}
-    return {"HOME": str(home)}
-
-
-def _http_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=2) as resp:
-        return json.loads(resp.read())
-
-
 class ProcessBackend:
     """Realizes a ``Topology`` as local processes; all state lives in ``RunState`` (run.json)."""
 
+    honors: tuple[str, ...] = ()
     name = "process"
 
     def __init__(self, state: RunState, progress: Progress = _stderr,
@@ -101,8 +73,11 @@ class ProcessBackend:
             self.progress(f"stopping {', '.join(to_stop)}")
             procs.terminate([ProcRecord.from_json(self.state.pods[p].proc) for p in to_stop
                              if self.state.pods[p].proc])
+            named = named_endpoints(topology)
             for pod in to_stop:
                 self.state.pods.pop(pod)
+                if pod not in named:  # others reach it by a name that resolved to its address
+                    self.state.retire_ip(f"pod/{pod}")
             result.stopped = to_stop
         # 2. addresses: pods keep their IP across restarts, Services get theirs
         for pod in desired:
@@ -113,7 +88,7 @@ class ProcessBackend:
         if any(image_kind(w.main) == "spark-job" and any(p not in self.state.pods
                                                           for p in w.pod_names())
                for w in topology.workloads):
-            ensure_archives(CDS_CACHE, spark_home(), self.progress)
+            ensure_archives(cds_cache(), str(spark_home()), self.progress)
         # 4. start missing pods wave by wave (a wave waits for what it references)
         for wave in topology.start_order():
             pending = []
@@ -144,8 +119,7 @@ class ProcessBackend:
         pod_dir.mkdir(parents=True, exist_ok=True)
         ip = self.state.ip(f"pod/{pod}")
         kind = image_kind(w.main)
-        launch = pod_launch(pod, w, topology, addresses, ip, pod_dir,
-                            image_env(kind, pod_dir / "home"))
+        launch = pod_launch(pod, w, topology, addresses, ip, pod_dir)
         log = self.state.dir / "pods" / f"{pod}.log"
         rec, popen = procs.launch(pod, launch.argv, launch.env, log, cwd=launch.cwd)
         self._popens[rec.pid] = popen
@@ -194,7 +168,7 @@ class ProcessBackend:
     def _master_alive(ip: str, port: int) -> tuple[bool, str]:
         """The Spark master answers /json/ before it is ALIVE; workers must wait for ALIVE."""
         try:
-            status = _http_json(f"http://{ip}:{port}/json/").get("status")
+            status = http_json(f"http://{ip}:{port}/json/").get("status")
         except (OSError, ValueError) as exc:
             return False, f"master /json/: {exc}"
         return status == "ALIVE", f"master /json/ status {status}"
@@ -257,78 +231,38 @@ class ProcessBackend:
         return procs.tail(rec.log, lines)
 
     # ---------------------------------------------------------------- outside the release
-    def _launch_extra(self, name: str, argv: list[str], env: dict[str, str],
-                      ready: Callable[[], tuple[bool, str]], ip: str,
-                      timeout: float = 60.0) -> None:
-        log = self.state.dir / "pods" / f"{name}.log"
-        full_env = host_env()
-        full_env.update(env)
-        rec, popen = procs.launch(name, argv, full_env, log, cwd=self.state.dir)
-        self._popens[rec.pid] = popen
-        self.state.extras[name] = ExtraRecord(name, ip=ip, log=str(log), proc=rec.to_json())
+    def _start_extra(self, name: str, component: LocalComponent, ip: str, port: int = 0) -> None:
+        """Start a local component outside the release and record it for status and down."""
+        self.progress(f"starting {name} (outside the release) on {ip}")
+        try:
+            component.start()
+        except ComponentStartError as exc:
+            raise ReadinessError(str(exc)) from exc
+        assert component.record is not None
+        self.state.extras[name] = ExtraRecord(name, ip=ip, port=port,
+                                              log=str(component.log_path),
+                                              proc=component.record.to_json())
         self.state.save()
-        self.progress(f"started {name} (outside the release) on {ip}, pid {rec.pid}; "
-                      f"waiting until ready")
-
-        def probe() -> tuple[bool, str]:
-            if popen.poll() is not None:
-                raise ReadinessError(f"{name} exited (code {popen.returncode}) before it was "
-                                     f"ready\n--- {log} ---\n{procs.tail(log)}")
-            return ready()
-
-        waited = wait_for(probe, timeout)
-        if not waited.ok:
-            raise ReadinessError(f"{name} not ready after {timeout:.0f}s; last probe: "
-                                 f"{waited.last}\n--- {log} ---\n{procs.tail(log)}")
-        self.progress(f"ready: {name} after {waited.seconds:.1f}s ({waited.last})")
+        self.progress(f"ready: {name} ({component.waited.last if component.waited else ''})")
 
     def start_oauth(self, spec: OAuthSpec) -> None:
-        clients_file = self.state.dir / "oauth-clients.json"
-        fd = os.open(clients_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"clients": {k: dict(v) for k, v in spec.clients.items()}}, fh)
         ip = self.state.ip("ext/oauth")
-        url = f"http://{ip}:{spec.port}/.well-known/openid-configuration"
-
-        def ready() -> tuple[bool, str]:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return resp.status == 200, f"GET {url} → {resp.status}"
-
-        self._launch_extra(OAUTH, [sys.executable, "-m", "simulator.oauth", "--host", ip,
-                                   "--port", str(spec.port), "--clients", str(clients_file),
-                                   "--audience", spec.audience],
-                           {"PYTHONPATH": str(REPO)}, ready, ip)
-        self.state.extras[OAUTH].port = spec.port
-        self.state.save()
+        self._start_extra(OAUTH, MockOAuthProcess(ip, spec.port, spec.clients, spec.audience,
+                                                  self.state.dir / "pods" / f"{OAUTH}.log"),
+                          ip, spec.port)
 
     def start_external_spark(self, spec: ExternalSparkSpec) -> None:
-        ensure_archives(CDS_CACHE, spark_home(), self.progress)
         master_ip = self.state.ip("ext/spark-master")
-
-        def master_ready() -> tuple[bool, str]:
-            return self._master_alive(master_ip, 8080)
-
-        self._launch_extra(EXTERNAL_MASTER, ["bash", str(SPARK_ENTRYPOINT), "master"],
-                           self._external_env(master_ip, "master"), master_ready, master_ip,
-                           timeout=120)
+        pods = self.state.dir / "pods"
+        master = SparkMaster(master_ip, pods / EXTERNAL_MASTER, progress=self.progress,
+                             log_path=pods / f"{EXTERNAL_MASTER}.log")
+        self._start_extra(EXTERNAL_MASTER, master, master_ip, master.port)
         for i in range(spec.workers):
             ip = self.state.ip(f"ext/spark-worker-{i}")
-
-            def worker_ready(ip: str = ip) -> tuple[bool, str]:
-                return bool(_http_json(f"http://{ip}:8081/json/")), "worker UI answers"
-
-            self._launch_extra(external_worker(i), ["bash", str(SPARK_ENTRYPOINT), "worker"],
-                               self._external_env(ip, "worker", spec.worker_memory),
-                               worker_ready, ip, timeout=120)
-
-    def _external_env(self, ip: str, role: str, memory: str = "512m") -> dict[str, str]:
-        home = self.state.dir / "pods" / f"external-{role}-{ip.rsplit('.', 1)[-1]}"
-        env = image_env("spark-job", home)
-        env.update(POD_IP=ip, SPARK_DAEMON_MEMORY="512m")
-        if role == "worker":
-            env.update(SPARK_MASTER_URL=self.external_master_url(), SPARK_WORKER_CORES="1",
-                       SPARK_WORKER_MEMORY=memory, SPARK_WORKER_DIR=str(home / "work"))
-        return env
+            worker = SparkWorker(ip, pods / external_worker(i), master.url,
+                                 memory=spec.worker_memory, progress=self.progress,
+                                 log_path=pods / f"{external_worker(i)}.log")
+            self._start_extra(external_worker(i), worker, ip, worker.ui_port)
 
     def extras(self) -> list[str]:
         return [n for n in self.state.extras if n != PROXY]
@@ -363,6 +297,9 @@ class ProcessBackend:
             if oauth:
                 token_url = f"http://{oauth.ip}:{oauth.port}/token"
         return Endpoints(api_url, token_url, master_url, ui_url)
+
+    def cluster_checks(self, topology) -> list[tuple[str, bool, str]]:
+        return []  # NetworkPolicies are not enforced here (reported as not honored)
 
     # ---------------------------------------------------------------- teardown
     def stop(self) -> list[str]:

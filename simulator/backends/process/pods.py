@@ -12,20 +12,19 @@ files written there, Secrets mode 0600), image paths (``/opt/spark-jobs``) the r
 """
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator.local import host_env
+from simulator.local.spark import spark_image_env
 from simulator.run import REPO
 from simulator.topology import Container, Topology, VolumeMount, Workload, resolve_hosts
 
 SPARK_ENTRYPOINT = REPO / "images" / "spark-job" / "entrypoint.sh"
 SPARK_JOBS = REPO / "images" / "spark-job" / "jobs"
 API_ROOT = REPO / "images" / "api-service"
-# Host variables a pod may see: enough to find java and python, nothing of the user's session.
-HOST_ENV = ("PATH", "JAVA_HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 # Paths inside the images that the repository holds on this host.
 _IMAGE_PATHS = (("/opt/spark-jobs", SPARK_JOBS),)
 
@@ -37,10 +36,6 @@ def image_kind(container: Container) -> str | None:
         if repo.endswith(kind):
             return kind
     return None
-
-
-def host_env() -> dict[str, str]:
-    return {k: os.environ[k] for k in HOST_ENV if k in os.environ}
 
 
 @dataclass
@@ -75,26 +70,33 @@ def _write_volumes(c: Container, pod_dir: Path) -> None:
                 f.chmod(0o600)
 
 
-def pod_launch(pod: str, w: Workload, topology: Topology, addresses: Mapping[str, str],
-               ip: str, pod_dir: Path, image_env: Mapping[str, str]) -> PodLaunch:
-    """The process for ``pod``: the image's entrypoint with the manifest's env, mapped here.
+def image_env(kind: str | None, home: Path) -> dict[str, str]:
+    """What the image's Dockerfile ENV provides, mapped to this host."""
+    if kind == "spark-job":
+        return spark_image_env(home)
+    if kind == "api-service":
+        return {"PYTHONPATH": str(API_ROOT), "HOME": str(home)}
+    return {"HOME": str(home)}
 
-    ``image_env`` is what the image's Dockerfile ENV provides, already mapped to this host.
-    """
+
+def pod_launch(pod: str, w: Workload, topology: Topology, addresses: Mapping[str, str],
+               ip: str, pod_dir: Path) -> PodLaunch:
+    """The process for ``pod``: the image's entrypoint with the manifest's env, mapped here."""
     c = w.main
     kind = image_kind(c)
     env = host_env()
-    env.update(image_env)
+    image = image_env(kind, pod_dir / "home")
+    env.update(image)
     mounts = sorted(c.mounts, key=lambda m: len(m.mount_path), reverse=True)
     _write_volumes(c, pod_dir)
     for var in c.env:
         value = var.resolve(pod, ip, w.namespace)
         value = resolve_hosts(value, addresses, topology.services)
         env[var.name] = _map_path(value, mounts, pod_dir)
-    if kind == "spark-job" and "SPARK_CDS_DIR" in image_env:
-        # The machine's shared AppCDS cache instead of a per-pod emptyDir, as the image has its
-        # archives baked in: measured 3x faster JVM start once the archive exists.
-        env["SPARK_CDS_DIR"] = image_env["SPARK_CDS_DIR"]
+    if kind == "spark-job":
+        # The machine's AppCDS cache, as the image has its archives baked in (a manifest that
+        # names another dir, e.g. an emptyDir, would start every JVM cold).
+        env["SPARK_CDS_DIR"] = image["SPARK_CDS_DIR"]
     Path(env.get("HOME", pod_dir / "home")).mkdir(parents=True, exist_ok=True)
     args = [resolve_hosts(a, addresses, topology.services) for a in c.args]
     notes = []

@@ -13,12 +13,21 @@ import sys
 import time
 
 from simulator.backends.base import Progress, ReadinessError
-from simulator.backends.procs import ProcRecord, launch, tail
-from simulator.backends.process.pods import host_env
+from simulator.local import host_env
+from simulator.local.procs import ProcRecord, launch, tail
 from simulator.run import REPO, ExtraRecord, RunState
 from simulator.topology import Topology
 
 PROXY = "proxy"
+
+
+def named_endpoints(topology: Topology) -> set[str]:
+    """Pods whose own address is what a headless Service's name resolves to for the others
+    (env values are resolved once, at start): they keep their address when replaced."""
+    referenced = {s.name for w in topology.workloads for s in topology.referenced_services(w)}
+    return {w.pod_names()[0] for svc in topology.services
+            if svc.headless and svc.name in referenced
+            for w in topology.endpoints_of(svc)[:1] if w.replicas}
 
 
 def service_addresses(state: RunState, topology: Topology, notes: list[str]) -> dict[str, str]:

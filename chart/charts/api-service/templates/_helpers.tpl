@@ -3,43 +3,36 @@ Every define is prefixed with "api-service." because defines are global across t
 its subcharts.
 */}}
 
-{{- define "api-service.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
-{{- end }}
+{{/* Names and labels: the library chart (spark-stack-common) holds the logic. */}}
+{{- define "api-service.name" -}}{{ include "spark-stack-common.name" . }}{{- end }}
 
 {{/* release-chart, or the release name alone when it already contains the chart name; 63 max. */}}
-{{- define "api-service.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
-{{- end }}
-{{- end }}
-{{- end }}
+{{- define "api-service.fullname" -}}{{ include "spark-stack-common.fullname" . }}{{- end }}
 
-{{- define "api-service.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{- end }}
-
-{{/* Common labels; selector labels are the immutable subset. */}}
+{{/*
+Common labels (component "api"); selector labels are the immutable subset and never held the
+component, so they still do not (a Deployment's selector cannot change on upgrade).
+*/}}
 {{- define "api-service.labels" -}}
-helm.sh/chart: {{ include "api-service.chart" . }}
-{{ include "api-service.selectorLabels" . }}
-{{- if .Chart.AppVersion }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{ include "spark-stack-common.labels" (dict "ctx" . "component" "api") }}
 {{- end }}
-app.kubernetes.io/component: api
-app.kubernetes.io/part-of: spark-stack
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+
+{{/* The API pod template's labels: its labels plus podLabels. */}}
+{{- define "api-service.podLabels" -}}
+{{ include "spark-stack-common.podLabels" (dict "ctx" . "component" "api") }}
 {{- end }}
 
 {{- define "api-service.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "api-service.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+{{ include "spark-stack-common.selectorLabels" (dict "ctx" .) }}
+{{- end }}
+
+{{/*
+What the Service, PDB and NetworkPolicy select: the selector labels plus the component, so the
+`helm test` pod (same name and instance, component "test") is never one of the API's pods.
+These selectors may change on upgrade; the Deployment's may not, so it keeps the short one.
+*/}}
+{{- define "api-service.podSelectorLabels" -}}
+{{ include "spark-stack-common.selectorLabels" (dict "ctx" . "component" "api" "selectComponent" true) }}
 {{- end }}
 
 {{- define "api-service.serviceAccountName" -}}
@@ -50,8 +43,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The image reference (registry, repository, tag or digest; see the library chart). */}}
 {{- define "api-service.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{ include "spark-stack-common.image" (dict "image" .Values.image "ctx" .) }}
 {{- end }}
 
 {{/* The Spark master URL, templated (the umbrella passes "spark://{{ .Release.Name }}-spark-master:7077"). */}}
@@ -70,19 +64,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-"true" when rendering for OpenShift. global.openshift "auto" asks the cluster's APIs (SCCs or
-Routes served); "true"/"false" force the answer (`helm template` knows no cluster's APIs).
-*/}}
-{{- define "api-service.isOpenshift" -}}
-{{- $mode := toString (default "auto" (.Values.global).openshift) }}
-{{- if eq $mode "true" }}true
-{{- else if eq $mode "false" }}false
-{{- else if or (.Capabilities.APIVersions.Has "security.openshift.io/v1/SecurityContextConstraints") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}true
-{{- else }}false
-{{- end }}
-{{- end }}
-
-{{/*
 How the API is exposed: "route", "ingress" or "none". `auto` takes a Route where the cluster
 serves the Route API, else an Ingress only when a host is configured (a host-less Ingress would
 catch every request of the ingress controller), else nothing.
@@ -90,7 +71,7 @@ catch every request of the ingress controller), else nothing.
 {{- define "api-service.exposeType" -}}
 {{- $type := .Values.expose.type }}
 {{- if ne $type "auto" }}{{ $type }}
-{{- else if .Capabilities.APIVersions.Has "route.openshift.io/v1/Route" }}route
+{{- else if eq (include "spark-stack-common.hasRouteApi" .) "true" }}route
 {{- else if .Values.ingress.host }}ingress
 {{- else }}none
 {{- end }}
@@ -107,6 +88,15 @@ catch every request of the ingress controller), else nothing.
 {{- else }}
 {{- printf "%s-owner" (include "api-service.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+{{- end }}
+
+{{/* Where the owner Secret is mounted (read-only) and the file SPARK_API_OWNER_SECRET_FILE names. */}}
+{{- define "api-service.ownerSecretDir" -}}
+/var/run/secrets/spark-api/owner
+{{- end }}
+
+{{- define "api-service.ownerSecretFile" -}}
+{{- printf "%s/%s" (include "api-service.ownerSecretDir" .) .Values.ownerSecret.key }}
 {{- end }}
 
 {{- define "api-service.cookieSecretName" -}}
@@ -132,26 +122,6 @@ exists (lookup), else a fresh random one. Call with (dict "ctx" $ "name" NAME "k
 {{- else }}
 {{- randAlphaNum (int .length) | b64enc }}
 {{- end }}
-{{- end }}
-
-{{/*
-Pod security context. On OpenShift restricted-v2 assigns UID, GID and fsGroup from the namespace
-range, and a fixed one would be refused: leave them out.
-*/}}
-{{- define "api-service.podSecurityContext" -}}
-{{- $ctx := deepCopy .Values.podSecurityContext }}
-{{- if eq (include "api-service.isOpenshift" .) "true" }}
-{{- $ctx = omit $ctx "runAsUser" "runAsGroup" "fsGroup" }}
-{{- end }}
-{{- toYaml $ctx }}
-{{- end }}
-
-{{- define "api-service.containerSecurityContext" -}}
-{{- $ctx := deepCopy .Values.securityContext }}
-{{- if eq (include "api-service.isOpenshift" .) "true" }}
-{{- $ctx = omit $ctx "runAsUser" "runAsGroup" }}
-{{- end }}
-{{- toYaml $ctx }}
 {{- end }}
 
 {{/*
@@ -185,4 +155,55 @@ oauth.kubernetesIssuer "auto" recognises https://kubernetes.default[.svc[.<clust
 {{- $_ := set $out (tpl $pattern $) $scopes }}
 {{- end }}
 {{- toJson $out }}
+{{- end }}
+
+{{/* The Spark master's host, from env.sparkMasterUrl (the first of spark://h1:p1,h2:p2). */}}
+{{- define "api-service.masterHost" -}}
+{{- include "api-service.sparkMasterUrl" . | trimPrefix "spark://" | splitList "," | first | splitList ":" | first }}
+{{- end }}
+
+{{/*
+The API's egress rule to the OAuth issuer (YAML of one NetworkPolicyEgressRule, or nothing when
+no issuer is called). Peers: networkPolicy.issuerTo; else, for the cluster's own issuer, the
+`kubernetes` Service's endpoints (lookup; empty under `helm template`); else the issuer's IP
+literal; else any address. Ports: networkPolicy.issuerPorts, else the issuer URL's port (plus
+6443, where the API server listens behind its 443 Service, for the cluster's issuer); in
+openshift-proxy mode 443 and 6443 (the OpenShift API and OAuth server).
+*/}}
+{{- define "api-service.issuerEgress" -}}
+{{- $np := .Values.networkPolicy }}
+{{- $proxy := eq (include "api-service.proxyEnabled" .) "true" }}
+{{- $oidc := and .Values.oauth.enabled (eq .Values.oauth.mode "oidc") }}
+{{- if or $proxy $oidc }}
+{{- $ports := list }}
+{{- $to := $np.issuerTo | default list }}
+{{- if $proxy }}
+{{- $ports = list 443 6443 }}
+{{- else }}
+{{- $issuer := urlParse (tpl .Values.oauth.issuerUrl .) }}
+{{- $hostPort := splitList ":" (trimPrefix "[" (regexReplaceAll "^\\[[^\\]]*\\]" $issuer.host "ipv6")) }}
+{{- $port := ternary (last $hostPort) (ternary "443" "80" (eq $issuer.scheme "https")) (gt (len $hostPort) 1) }}
+{{- $ports = list (int $port) }}
+{{- if eq (include "api-service.kubernetesIssuer" .) "true" }}
+{{- $ports = append $ports 6443 }}
+{{- if not $to }}
+{{- $endpoints := lookup "v1" "Endpoints" "default" "kubernetes" }}
+{{- range ($endpoints.subsets | default list) }}
+{{- range (.addresses | default list) }}
+{{- $to = append $to (dict "ipBlock" (dict "cidr" (printf "%s/%s" .ip (ternary "128" "32" (contains ":" .ip))))) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- else if and (not $to) (regexMatch "^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$" $issuer.hostname) }}
+{{- $to = list (dict "ipBlock" (dict "cidr" (printf "%s/32" $issuer.hostname))) }}
+{{- end }}
+{{- end }}
+{{- $rulePorts := list }}
+{{- range (default $ports $np.issuerPorts | uniq) }}
+{{- $rulePorts = append $rulePorts (dict "port" (int .) "protocol" "TCP") }}
+{{- end }}
+{{- $rule := dict "ports" $rulePorts }}
+{{- with $to }}{{ $_ := set $rule "to" . }}{{ end }}
+{{- toYaml $rule }}
+{{- end }}
 {{- end }}

@@ -3,27 +3,11 @@ Every define is prefixed with "spark-job." because defines are global across the
 its subcharts.
 */}}
 
-{{/* Chart name, cut to 63 characters (a DNS label). */}}
-{{- define "spark-job.name" -}}
-{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
-{{- end }}
+{{/* Names and labels: the library chart (spark-stack-common) holds the logic. */}}
+{{- define "spark-job.name" -}}{{ include "spark-stack-common.name" . }}{{- end }}
 
-{{/*
-Full name for objects shared by the master and workers (ServiceAccount, policies): release-chart,
-or the release name alone when it already contains the chart name. Cut to 63 characters.
-*/}}
-{{- define "spark-job.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
-{{- end }}
-{{- end }}
-{{- end }}
+{{/* Objects shared by the master and workers (ServiceAccount): release-chart, 63 max. */}}
+{{- define "spark-job.fullname" -}}{{ include "spark-stack-common.fullname" . }}{{- end }}
 
 {{/*
 The master's name: exactly "<release>-spark-master". Its Service carries this name, so the job
@@ -48,39 +32,31 @@ on it whatever the overrides.
 {{- printf "spark://%s:%d" (include "spark-job.masterName" .) (int .Values.spark.master.port) }}
 {{- end }}
 
-{{/* Chart name and version for the helm.sh/chart label. */}}
-{{- define "spark-job.chart" -}}
-{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{- end }}
 
 {{/*
-Common labels. Selector labels are a separate, immutable subset (a Deployment's selector
-cannot change after creation, so it must not hold the version).
+Common labels (recommended set + commonLabels). Selector labels are a separate, immutable subset
+(a Deployment's selector cannot change after creation, so it must not hold the version).
 */}}
 {{- define "spark-job.labels" -}}
-helm.sh/chart: {{ include "spark-job.chart" . }}
-{{ include "spark-job.selectorLabels" . }}
-{{- if .Chart.AppVersion }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-{{- end }}
-app.kubernetes.io/part-of: spark-stack
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{ include "spark-stack-common.labels" (dict "ctx" .) }}
 {{- end }}
 
 {{- define "spark-job.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "spark-job.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+{{ include "spark-stack-common.selectorLabels" (dict "ctx" .) }}
 {{- end }}
 
 {{/* Labels and selector labels of one component: call with (dict "ctx" $ "component" "master"). */}}
 {{- define "spark-job.componentLabels" -}}
-{{ include "spark-job.labels" .ctx }}
-app.kubernetes.io/component: {{ .component }}
+{{ include "spark-stack-common.labels" (dict "ctx" .ctx "component" .component "selectComponent" true) }}
+{{- end }}
+
+{{/* A component's pod template labels: its labels plus podLabels. */}}
+{{- define "spark-job.componentPodLabels" -}}
+{{ include "spark-stack-common.podLabels" (dict "ctx" .ctx "component" .component "selectComponent" true) }}
 {{- end }}
 
 {{- define "spark-job.componentSelectorLabels" -}}
-{{ include "spark-job.selectorLabels" .ctx }}
-app.kubernetes.io/component: {{ .component }}
+{{ include "spark-stack-common.selectorLabels" (dict "ctx" .ctx "component" .component "selectComponent" true) }}
 {{- end }}
 
 {{/* ServiceAccount name. */}}
@@ -92,42 +68,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* The image reference; the tag defaults to the chart's appVersion. */}}
+{{/* The image reference (registry, repository, tag or digest; see the library chart). */}}
 {{- define "spark-job.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
-{{- end }}
-
-{{/*
-"true" when rendering for OpenShift. global.openshift "auto" asks the cluster's APIs (SCCs or
-Routes served); "true"/"false" force the answer (`helm template` knows no cluster's APIs).
-*/}}
-{{- define "spark-job.isOpenshift" -}}
-{{- $mode := toString (default "auto" (.Values.global).openshift) }}
-{{- if eq $mode "true" }}true
-{{- else if eq $mode "false" }}false
-{{- else if or (.Capabilities.APIVersions.Has "security.openshift.io/v1/SecurityContextConstraints") (.Capabilities.APIVersions.Has "route.openshift.io/v1/Route") }}true
-{{- else }}false
-{{- end }}
-{{- end }}
-
-{{/*
-Pod security context. On OpenShift the restricted-v2 SCC assigns UID, GID and fsGroup from the
-namespace's range, and a fixed one would be refused: leave them out.
-*/}}
-{{- define "spark-job.podSecurityContext" -}}
-{{- $ctx := deepCopy .Values.podSecurityContext }}
-{{- if eq (include "spark-job.isOpenshift" .) "true" }}
-{{- $ctx = omit $ctx "runAsUser" "runAsGroup" "fsGroup" }}
-{{- end }}
-{{- toYaml $ctx }}
-{{- end }}
-
-{{- define "spark-job.containerSecurityContext" -}}
-{{- $ctx := deepCopy .Values.securityContext }}
-{{- if eq (include "spark-job.isOpenshift" .) "true" }}
-{{- $ctx = omit $ctx "runAsUser" "runAsGroup" }}
-{{- end }}
-{{- toYaml $ctx }}
+{{ include "spark-stack-common.image" (dict "image" .Values.image "ctx" .) }}
 {{- end }}
 
 {{/*
@@ -170,16 +113,5 @@ read, so every pod starts fast from its first start (an emptyDir would start emp
 
 {{/* Scheduling settings shared by every Spark pod. */}}
 {{- define "spark-job.scheduling" -}}
-{{- with .Values.nodeSelector }}
-nodeSelector:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.tolerations }}
-tolerations:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
-{{- with .Values.affinity }}
-affinity:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
+{{ include "spark-stack-common.scheduling" . }}
 {{- end }}

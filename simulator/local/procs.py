@@ -139,7 +139,7 @@ def tail(path: str | Path, lines: int = 20) -> str:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
-            fh.seek(max(0, size - 16384))
+            fh.seek(max(0, size - max(16384, 256 * lines)))
             data = fh.read().decode("utf-8", "replace")
     except OSError:
         return "(no log)"

@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-from spark.cluster import LocalSparkCluster
+from simulator.local import SparkCluster
 
 from .helpers import bearer, oidc_env, own_cluster
 
@@ -35,7 +35,7 @@ def cluster(tmp_path_factory):
         yield cluster
 
 
-def _wait_all_terminal(cluster: LocalSparkCluster, expected: int, timeout: float = 300) -> None:
+def _wait_all_terminal(cluster: SparkCluster, expected: int, timeout: float = 300) -> None:
     print(f"[test] waiting up to {timeout:.0f} s for {expected} drivers to end", flush=True)
     deadline, seen = time.monotonic() + timeout, {}
     while time.monotonic() < deadline:

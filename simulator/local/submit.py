@@ -1,4 +1,5 @@
-"""Submitting catalog jobs through the master's REST gateway, the way the job API does.
+"""Submitting catalog jobs through the master's REST gateway, the way the job API does (used by
+the Spark tests and the benchmarks against a ``SparkCluster``).
 
 The recipe (DESIGN section 4): ``spark-submit`` refuses Python in standalone cluster mode, but the
 REST gateway accepts ``mainClass: org.apache.spark.deploy.PythonRunner`` with
@@ -15,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from .cluster import JOBS_DIR
+from simulator.local.spark import JOBS_DIR
 
 TERMINAL = {"FINISHED", "FAILED", "KILLED", "ERROR"}
 # C1 only for the driver and executor JVMs: most of their life is start-up.
@@ -83,7 +84,7 @@ def wait_state(rest_url: str, driver_id: str, states: set[str] = TERMINAL,
         if seen.get("driverState") in states:
             return seen
         if seen.get("driverState") in TERMINAL:
-            raise AssertionError(f"{driver_id} ended {seen.get('driverState')}, "
+            raise RuntimeError(f"{driver_id} ended {seen.get('driverState')}, "
                                  f"waiting for {sorted(states)}: {seen}")
         time.sleep(0.25)
     raise TimeoutError(f"{driver_id} not in {sorted(states)} after {timeout:.0f} s: {seen}")
