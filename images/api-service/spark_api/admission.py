@@ -11,8 +11,10 @@ them can still admit at the same instant (the window is one REST call).
 
 The placement is first fit, in this order: drivers already waiting for a worker; one executor
 (512m, 1 core, the smallest a job uses) for every active driver whose app has no cores yet; then
-the new job's driver (0 cores, its memory) and one executor of its size. What does not fit is
-refused with 429 and Retry-After; a job that would not fit even on the idle cluster is a 422
+the new job's driver (0 cores, its memory) and one executor of its size. Conservative on purpose
+(drivers and apps are not linked in /json/, so an executor may be reserved for a driver that
+needs none): it may refuse a job that would have fit, never admit one into a hang. What does not
+fit is refused with 429 and Retry-After; a job that would not fit even on the idle cluster is a 422
 naming the resource (it could never run).
 """
 from __future__ import annotations

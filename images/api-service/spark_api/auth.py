@@ -87,7 +87,7 @@ class OidcVerifier:
 
     def __init__(self, issuer: str, audience: str, client: httpx.AsyncClient,
                  refresh_interval: float = 5.0, access: IssuerAccess | None = None,
-                 max_backoff: float = 300.0, max_lifetime: float = 86400.0) -> None:
+                 max_backoff: float = 60.0, max_lifetime: float = 86400.0) -> None:
         self.issuer, self.audience, self.client = issuer, audience, client
         # Who may see the discovery token (issuer_access.py): none without a token file.
         self.access = access or IssuerAccess(issuer)

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # JWKS refresh for an unknown kid: at most once per interval; after failures the wait
     # doubles up to the backoff cap (seconds).
     oidc_refresh_interval: float = Field(default=5.0, gt=0, le=3600)
-    oidc_refresh_max_backoff: float = Field(default=300.0, gt=0, le=86400)
+    oidc_refresh_max_backoff: float = Field(default=60.0, gt=0, le=86400)
     # Admission control (admission.py): refuse with 429 + Retry-After a job the cluster has no
     # room for now (its driver and one executor), instead of letting it wait forever.
     admission_control: bool = True
