@@ -4,11 +4,12 @@ started here is stopped by process group.
 """
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx
 
-from simulator.local import JobApi, free_loopback
+from simulator.local import JobApi, SparkCluster, free_loopback
 from simulator.local.api import API_DIR
 from simulator.local.spark import JOBS_DIR
 
@@ -22,7 +23,7 @@ CLIENTS = {
     "root": {"secret": "root-secret-value", "scopes": ["jobs:read", "jobs:submit", "jobs:admin"]},
 }
 __all__ = ["API_DIR", "CLIENTS", "JOBS_DIR", "OWNER_SECRET", "ApiProcess", "bearer",
-           "dead_master_url", "fetch_token", "free_loopback", "oidc_env"]
+           "dead_master_url", "fetch_token", "free_loopback", "oidc_env", "own_cluster"]
 
 
 def dead_master_url() -> str:
@@ -32,11 +33,24 @@ def dead_master_url() -> str:
 
 
 class ApiProcess(JobApi):
-    """The tests' name for ``simulator.local.JobApi`` (``ApiProcess(env=..., log_path=...)``)."""
+    """The tests' name for ``simulator.local.JobApi`` (``ApiProcess(env=..., log_path=...)``),
+    with its metrics on a free port of the same address (``metrics_url``)."""
 
     def __init__(self, env: dict[str, str], log_path: Path, host: str = "", port: int = 0
                  ) -> None:
-        super().__init__(env, ip=host or None, port=port or None, log_path=log_path)
+        if not host:
+            host, port = free_loopback()
+        if "SPARK_API_METRICS_PORT" not in env:
+            with socket.socket() as sock:
+                sock.bind((host, 0))
+                env = {"SPARK_API_METRICS_PORT": str(sock.getsockname()[1]), **env}
+        self.metrics_port = int(env["SPARK_API_METRICS_PORT"])
+        super().__init__(env, ip=host, port=port or None, log_path=log_path)
+
+    @property
+    def metrics_url(self) -> str:
+        """Prometheus metrics: a port of their own (SPARK_API_METRICS_PORT), same address."""
+        return f"http://{self.ip}:{self.metrics_port}/metrics"
 
     @property
     def host(self) -> str:
@@ -62,3 +76,12 @@ def fetch_token(token_url: str, client: str, scope: str | None = None) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def own_cluster(tmp_path_factory, name: str, worker_memory: str,
+                workers: int = 1) -> SparkCluster:
+    """A master + 1-core workers of this module's own (not the shared session cluster);
+    use as ``with own_cluster(...) as cluster`` (started on enter, stopped by process group)."""
+    return SparkCluster(tmp_path_factory.mktemp(name), workers=workers,
+                        worker_memory=worker_memory)
+

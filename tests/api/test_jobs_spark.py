@@ -163,5 +163,5 @@ def test_kill_a_sleeping_job_through_the_other_replica(ran, clients) -> None:
 
 
 def test_metrics_count_submissions(ran, replicas) -> None:
-    text = httpx.get(replicas[0].url + "/metrics").text
+    text = httpx.get(replicas[0].metrics_url).text
     assert 'spark_api_submissions_total{outcome="accepted"}' in text

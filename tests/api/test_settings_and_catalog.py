@@ -103,7 +103,8 @@ def test_openapi_and_metrics(api_factory) -> None:
     httpx.post(api.url + "/v1/jobs", json={"job": "nope"})
     readyz = httpx.get(api.url + "/readyz")
     assert readyz.status_code == 503 and "master" in readyz.json()["error"]["message"]
-    metrics = httpx.get(api.url + "/metrics").text
+    assert httpx.get(api.url + "/metrics").status_code == 404  # not on the API's own port
+    metrics = httpx.get(api.metrics_url).text
     assert 'spark_api_submissions_total{outcome="rejected"} 1.0' in metrics
     assert 'route="/v1/jobs",status="422"' in metrics
 

@@ -154,3 +154,57 @@ def test_arbitrary_job_ids_never_500(api_nospark, token, path: str) -> None:
     # 503 only for the list endpoint (no master here); anything else is a 4xx or a redirect.
     assert response.status_code < 500 or response.status_code == 503, response.text
     assert response.status_code != 200
+
+
+
+def test_openapi_documents_every_status_and_the_catalog(api_nospark, token) -> None:
+    spec = httpx.get(api_nospark.url + "/openapi.json").json()
+    paths = spec["paths"]
+    for path, method in (("/v1/jobs/{job_id}", "get"), ("/v1/jobs/{job_id}", "delete"),
+                         ("/v1/jobs/{job_id}/logs", "get")):
+        assert {"401", "403", "404", "503"} <= set(paths[path][method]["responses"]), path
+    assert "409" in paths["/v1/jobs/{job_id}"]["delete"]["responses"]
+    assert {"413", "422", "503"} <= set(paths["/v1/jobs"]["post"]["responses"])
+    assert "Retry-After" in paths["/v1/jobs"]["post"]["responses"]["503"]["headers"]
+    # Errors have the one documented form, not FastAPI's HTTPValidationError.
+    assert "HTTPValidationError" not in json.dumps(spec)
+    variants = spec["components"]["schemas"]["JobSubmission"]["oneOf"]
+    names = {name for v in variants for name in v["properties"]["job"]["enum"]}
+    catalog = httpx.get(api_nospark.url + "/v1/catalog", headers=bearer(token("alice"))).json()
+    assert names == {item["name"] for item in catalog}
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize("path,method,allow", [("/v1/jobs", "PUT", "GET, POST"),
+                                               ("/v1/jobs/x.y.z", "POST", "DELETE, GET"),
+                                               ("/v1/catalog", "DELETE", "GET")])
+def test_405_names_every_allowed_method(api_nospark, token, path, method, allow) -> None:
+    response = httpx.request(method, api_nospark.url + path, headers=bearer(token("alice")))
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_log_offset_beyond_a_java_long_is_422(api_nospark, token) -> None:
+    response = httpx.get(api_nospark.url + "/v1/jobs/x.y.z/logs",
+                         params={"offset": 2**63}, headers=bearer(token("alice")))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "offset"
+
+
+def test_deeply_nested_body_is_the_documented_422(submit) -> None:
+    raw = '{"job": "pi", "args": ' + "[" * 100000 + "]" * 100000 + "}"
+    response = submit(None, content=raw.encode(), headers={"content-type": "application/json"})
+    assert response.status_code in (413, 422), response.text
+    nested = '{"job": "pi", "args": {"a": ' + "[" * 5000 + "]" * 5000 + "}}"
+    response = submit(None, content=nested.encode(),
+                      headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert response.json()["error"]["field"]
+
+
+def test_over_long_string_parameter_is_422_naming_it(submit) -> None:
+    response = submit({"job": "wordcount", "args": {"text": "a" * 6000}})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "args.text"

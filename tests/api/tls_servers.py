@@ -90,10 +90,13 @@ class PrivateCA:
 
 class RecordingServer:
     """Serves ``body()`` as JSON on every GET and records each request's Authorization header
-    (None when absent). https when given a (certfile, keyfile) pair. Loopback only."""
+    (None when absent). https when given a (certfile, keyfile) pair. Loopback only.
+    ``before``, if given, runs first on each GET (it may block, e.g. on an Event, to play a slow
+    server) and returns a status to answer with an empty body instead, or None to serve."""
 
-    def __init__(self, host: str, body: Callable[[], Any], tls: tuple[str, str] | None = None):
-        self.host, self.body, self.tls = host, body, tls
+    def __init__(self, host: str, body: Callable[[], Any], tls: tuple[str, str] | None = None,
+                 before: Callable[[], int | None] | None = None):
+        self.host, self.body, self.tls, self.before = host, body, tls, before
         self.authorizations: list[str | None] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -109,6 +112,12 @@ class RecordingServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 outer.authorizations.append(self.headers.get("Authorization"))
+                status = outer.before() if outer.before is not None else None
+                if status is not None:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 data = json.dumps(outer.body()).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

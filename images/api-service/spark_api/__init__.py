@@ -16,8 +16,10 @@ with an HMAC keyed by ``SPARK_API_OWNER_SECRET`` (shared by every replica):
   launch command (every ``-Dspark.*`` property, including ``spark.app.name``) at the top of the
   driver's ``stderr``. That fact never changes, so each replica caches it by driver id (a cache,
   not state: losing it costs one HTTP request per driver). This needs nothing from the job
-  scripts. Limitation: a driver still waiting for a worker has no log yet, so it is listed once
-  it is launched (a GET by its id works from the start).
+  scripts. Lookups are single-flight, on their own connection pool, in page order and bounded
+  by a time budget; a list that could not learn every owner in time says ``partial: true``
+  (owners.py). Limitation: a driver still waiting for a worker has no log yet, so it is listed
+  once it is launched (a GET by its id works from the start).
 * state: always taken from the DRIVER (the app shows FINISHED even when its driver failed).
   Spark ``driverState`` -> API state: SUBMITTED, RELAUNCHING, UNKNOWN -> SUBMITTED; RUNNING ->
   RUNNING; FINISHED -> FINISHED; FAILED (the script raised) -> FAILED; KILLED -> KILLED;

@@ -2,9 +2,16 @@
 
 oidc: the token's signature is checked against the JWKS found by discovery on the configured
 issuer (never a key or URL named by the token: ``jku``, ``jwk``, ``x5u`` are ignored), with an
-algorithm allow-list (RS256, ES256), then explicit claim checks (iss, aud, exp, nbf with a small
-leeway, scope). The JWKS is cached and refetched, at most once per ``refresh_interval``, when a
-token names an unknown ``kid`` (key rotation at the issuer). Discovery and JWKS go through
+algorithm allow-list (RS256, ES256), then explicit claim checks (iss, aud, exp, nbf, iat with a
+small leeway, a maximum lifetime, scope). The Authorization header is capped in size before any
+parsing (over the cap: 401, the same challenge as any bad token, so clients need handle one case).
+
+JWKS: a token whose ``kid`` is cached is verified without waiting for anything (no lock). An
+unknown ``kid`` (key rotation at the issuer) triggers ONE shared refresh: concurrent callers join
+the refresh in flight instead of starting their own (single flight), refreshes start at most
+once per ``refresh_interval``, and after a failed one the next waits longer (doubling, capped at
+``max_backoff``). So a flood of random-kid tokens costs the issuer at most one fetch per
+interval and never delays a caller whose key is cached. Discovery and JWKS go through
 ``IssuerAccess`` (issuer_access.py: CA file, and the discovery token only to the issuer's hosts).
 A token without a ``scope`` claim (a Kubernetes ServiceAccount token) gets the scopes
 ``SPARK_API_OIDC_SUBJECT_SCOPES`` grants its subject (subject_scopes.py), else none.
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -67,22 +75,30 @@ def forbidden_scope(scope: str) -> ApiError:
 
 
 class IssuerUnavailable(Exception):
-    pass
+    """Keys cannot be had right now; the detail is logged, never sent to the caller."""
+
+    def __init__(self, detail: str, retry_after: float = 5.0) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class OidcVerifier:
     """Validates bearer JWTs against one issuer's discovered JWKS."""
 
     def __init__(self, issuer: str, audience: str, client: httpx.AsyncClient,
-                 refresh_interval: float = 5.0, access: IssuerAccess | None = None) -> None:
+                 refresh_interval: float = 5.0, access: IssuerAccess | None = None,
+                 max_backoff: float = 60.0, max_lifetime: float = 86400.0) -> None:
         self.issuer, self.audience, self.client = issuer, audience, client
         # Who may see the discovery token (issuer_access.py): none without a token file.
         self.access = access or IssuerAccess(issuer)
-        self.refresh_interval = refresh_interval
+        self.refresh_interval, self.max_backoff = refresh_interval, max_backoff
+        self.max_lifetime = max_lifetime
         self._jwks_uri: str | None = None
         self._keys: KeySet | None = None
-        self._fetched_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._next_attempt = float("-inf")  # monotonic time before which no refresh starts
+        self._failures = 0
+        self._inflight: asyncio.Task[None] | None = None
+        self.fetch_attempts = 0  # refreshes started (each is a discovery and/or a JWKS fetch)
 
     async def _discover(self) -> str:
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
@@ -101,19 +117,16 @@ class OidcVerifier:
             response = await self.client.get(url, headers=headers, timeout=5.0)
             response.raise_for_status()
             data = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise IssuerUnavailable(f"cannot read {url}: {exc}") from exc
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            raise IssuerUnavailable(f"cannot read {url}: {type(exc).__name__}: {exc}") from exc
         if not isinstance(data, dict):
             raise IssuerUnavailable(f"{url} did not return a JSON object")
         return data
 
-    async def _refresh(self, force: bool) -> None:
-        async with self._lock:
-            now = time.monotonic()
-            if self._keys is not None and not force:
-                return
-            if self._keys is not None and now - self._fetched_at < self.refresh_interval:
-                return  # rate limit: an unknown kid cannot make us hammer the issuer
+    async def _fetch_keys(self) -> None:
+        """One refresh: discovery (once) and the JWKS; sets the next allowed attempt."""
+        self.fetch_attempts += 1
+        try:
             if self._jwks_uri is None:
                 self._jwks_uri = await self._discover()
             data = await self._get_json(self._jwks_uri)
@@ -121,8 +134,41 @@ class OidcVerifier:
                 keys = KeySet.import_key_set(data)  # type: ignore[arg-type]
             except (JoseError, ValueError, TypeError, KeyError) as exc:
                 raise IssuerUnavailable(f"JWKS at {self._jwks_uri} is not valid: {exc}") from exc
-            self._keys, self._fetched_at = keys, now
-            log.info("loaded %d signing key(s) from %s", len(keys.keys), self._jwks_uri)
+        except IssuerUnavailable as exc:
+            self._failures += 1
+            wait = min(self.max_backoff, self.refresh_interval * 2 ** (self._failures - 1))
+            self._next_attempt = time.monotonic() + wait
+            log.warning("OIDC key refresh failed (%d in a row, next try in %.0f s): %s",
+                        self._failures, wait, exc)
+            exc.retry_after = wait
+            raise
+        self._keys, self._failures = keys, 0
+        self._next_attempt = time.monotonic() + self.refresh_interval
+        log.info("loaded %d signing key(s) from %s", len(keys.keys), self._jwks_uri)
+
+    def _refresh_done(self, task: asyncio.Task[None]) -> None:
+        self._inflight = None
+        if not task.cancelled():
+            task.exception()  # retrieved here: every waiter got it already
+
+    async def _refresh(self) -> None:
+        """Join the refresh in flight, or start one unless rate-limited (then return at once).
+
+        The refresh is a task of its own: a caller that goes away does not cancel it for the
+        others (``shield``), and it is bounded by the fetch timeouts.
+        """
+        task = self._inflight
+        if task is None:
+            wait = self._next_attempt - time.monotonic()
+            if wait > 0:
+                if self._keys is None:
+                    raise IssuerUnavailable("no signing keys yet; a refresh is backing off",
+                                            retry_after=wait)
+                return
+            task = asyncio.get_running_loop().create_task(self._fetch_keys())
+            self._inflight = task
+            task.add_done_callback(self._refresh_done)
+        await asyncio.shield(task)
 
     def _lookup(self, kid: str) -> Any | None:
         if self._keys is None:
@@ -136,25 +182,40 @@ class OidcVerifier:
         try:
             header = jws.extract_compact(token.encode()).headers()
         except (JoseError, ValueError, TypeError, KeyError, UnicodeError) as exc:
-            raise unauthorized(f"malformed token: {exc}") from None
+            log.info("refused a malformed token: %s", exc)
+            raise unauthorized("malformed token") from None
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALLOWED_ALGORITHMS:
-            raise unauthorized(f"algorithm {alg!r} is not allowed (RS256, ES256 only)")
+            raise unauthorized("token algorithm is not allowed (RS256, ES256 only)")
         if not isinstance(kid, str) or not kid:
             raise unauthorized("token header has no kid")
-        await self._refresh(force=False)
-        key = self._lookup(kid)
+        key = self._lookup(kid)  # the common case: a cached key, no waiting at all
         if key is None:
-            await self._refresh(force=True)
+            try:
+                await self._refresh()
+            except IssuerUnavailable:
+                if self._keys is None:
+                    raise
             key = self._lookup(kid)
         if key is None:
-            raise unauthorized(f"unknown signing key id {kid!r}")
+            raise unauthorized("unknown signing key id")
         try:
             claims = jwt.decode(token, key, algorithms=[alg]).claims
         except (JoseError, ValueError, TypeError, KeyError, UnicodeError) as exc:
-            raise unauthorized(f"invalid signature or encoding: {exc}") from None
+            log.info("refused a token: invalid signature or encoding: %s", exc)
+            raise unauthorized("invalid signature or encoding") from None
         self._check_claims(claims)
         return claims
+
+    @staticmethod
+    def _numeric(claims: dict[str, Any], name: str) -> float | None:
+        value = claims.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) \
+                or not math.isfinite(value):
+            raise unauthorized(f"{name} is not numeric")
+        return float(value)
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
         now = time.time()
@@ -164,27 +225,35 @@ class OidcVerifier:
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         if self.audience not in audiences:
             raise unauthorized("wrong audience")
-        exp = claims.get("exp")
-        if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        exp = self._numeric(claims, "exp")
+        if exp is None:
             raise unauthorized("token has no numeric exp")
         if now > exp + LEEWAY_SECONDS:
             raise unauthorized("token expired")
-        nbf = claims.get("nbf")
-        if nbf is not None:
-            if not isinstance(nbf, (int, float)) or isinstance(nbf, bool):
-                raise unauthorized("nbf is not numeric")
-            if now < nbf - LEEWAY_SECONDS:
-                raise unauthorized("token not yet valid (nbf)")
+        nbf = self._numeric(claims, "nbf")
+        if nbf is not None and now < nbf - LEEWAY_SECONDS:
+            raise unauthorized("token not yet valid (nbf)")
+        iat = self._numeric(claims, "iat")
+        if iat is not None:
+            if iat > now + LEEWAY_SECONDS:
+                raise unauthorized("token issued in the future (iat)")
+            if exp - iat > self.max_lifetime:
+                raise unauthorized(f"token lifetime (exp - iat) is over the "
+                                   f"{self.max_lifetime:.0f} s maximum")
+        if exp - now > self.max_lifetime + LEEWAY_SECONDS:  # also without iat
+            raise unauthorized(f"token expires more than {self.max_lifetime:.0f} s from now")
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise unauthorized("token has no sub")
         if not isinstance(claims.get("scope", ""), str):
             raise unauthorized("scope claim is not a space-separated string")
 
 
-def _bearer(request: Request) -> str:
+def _bearer(request: Request, max_bytes: int) -> str:
     value = request.headers.get("authorization")
     if not value:
         raise unauthorized(None)
+    if len(value) > max_bytes:  # before any parsing work
+        raise unauthorized(f"the Authorization header is over {max_bytes} bytes")
     scheme, _, token = value.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("expected 'Authorization: Bearer <token>'")
@@ -212,13 +281,16 @@ async def get_principal(request: Request) -> Principal:
         if not user:
             raise unauthorized("no X-Forwarded-User from the oauth-proxy")
         return Principal(user, frozenset({SCOPE_READ, SCOPE_SUBMIT}), via="openshift-proxy")
-    token = _bearer(request)
+    token = _bearer(request, state.settings.max_token_bytes)
     try:
         claims = await state.verifier.verify(token)
     except IssuerUnavailable as exc:
+        # The detail (URLs, TLS errors) is in the log, written where the refresh failed.
         raise ApiError(503, "issuer_unavailable",
-                       f"cannot validate tokens right now, the OIDC issuer is unreachable: {exc}",
-                       headers={"Retry-After": "5"}) from None
+                       "cannot validate tokens right now: the OIDC issuer is unavailable; "
+                       "try again shortly",
+                       headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))}) \
+            from None
     if "scope" in claims:  # the issuer said what this token may do: never widened
         scopes = frozenset(str(claims["scope"]).split())
     else:  # e.g. a Kubernetes ServiceAccount token: scopes by subject (subject_scopes.py)

@@ -43,13 +43,33 @@ def _non_finite(value: Any, path: str) -> str | None:
     return None
 
 
+def cap_strings(schema: Any, max_chars: int) -> Any:
+    """A copy of ``schema`` whose string values allow at most ``max_chars`` characters.
+
+    The body limit (SPARK_API_MAX_BODY_BYTES) bounds every string anyway; stating it in each
+    parameter's schema makes an over-long string a 422 naming the parameter, and keeps the
+    published schema (/openapi.json) true: whatever it allows fits in a body.
+    """
+    if isinstance(schema, list):
+        return [cap_strings(item, max_chars) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    capped = {key: cap_strings(value, max_chars) if key != "default" else value
+              for key, value in schema.items()}
+    if capped.get("type") == "string":
+        capped["maxLength"] = min(int(capped.get("maxLength", max_chars)), max_chars)
+    return capped
+
+
 class Catalog:
     def __init__(self, entries: dict[str, CatalogEntry]) -> None:
         self.entries = entries
 
     @classmethod
-    def load(cls, path: Path) -> "Catalog":
-        """Load and check the file; a broken catalog stops the service at start, loudly."""
+    def load(cls, path: Path, max_string_chars: int | None = None) -> "Catalog":
+        """Load and check the file; a broken catalog stops the service at start, loudly.
+
+        ``max_string_chars``: cap every string parameter (see ``cap_strings``)."""
         try:
             raw = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
@@ -60,6 +80,8 @@ class Catalog:
         entries = {}
         for name, entry in jobs.items():
             schema = entry.get("parameters", {"type": "object", "additionalProperties": False})
+            if max_string_chars is not None:
+                schema = cap_strings(schema, max_string_chars)
             Draft202012Validator.check_schema(schema)
             entries[name] = CatalogEntry(name=name, description=entry.get("description", ""),
                                          script=entry["script"], parameters=schema,

@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 
 from .catalog import Catalog
 from .metrics import Metrics
+from .owners import OwnerIndex
 from .ownership import Ownership
 from .settings import Settings
 from .spark import SparkMaster
@@ -28,6 +29,10 @@ def _ownership(request: Request) -> Ownership:
     return request.app.state.ownership
 
 
+def _owners(request: Request) -> OwnerIndex:
+    return request.app.state.owners
+
+
 def _metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
@@ -37,3 +42,4 @@ MasterDep = Annotated[SparkMaster, Depends(_master)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 OwnershipDep = Annotated[Ownership, Depends(_ownership)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+OwnersDep = Annotated[OwnerIndex, Depends(_owners)]

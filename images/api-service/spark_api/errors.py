@@ -6,6 +6,7 @@ field (dotted path) at fault. A client's mistake is never answered with a 500.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("spark_api")
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 class ApiError(Exception):
@@ -63,9 +65,28 @@ def _api_error_handler(_: Request, exc: ApiError) -> JSONResponse:
                         content=error_body(exc.code, exc.message, exc.field))
 
 
-def _http_handler(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+def _allowed_methods(request: Request) -> str:
+    """Every method the published contract lists for this path (Starlette names only the
+    first matching route's methods, and /v1/jobs has two routes)."""
+    methods: set[str] = set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {m.upper() for m in item if m in _HTTP_METHODS}
+    return ", ".join(sorted(methods))
+
+
+def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (e.g. JSON nested too deeply for the parser): the
+        # client's body is at fault, so the documented 422 form, like any other bad body.
+        return JSONResponse(status_code=422, content=error_body(
+            "invalid_request", "the body could not be parsed as JSON (nested too deeply?)",
+            "body", details=[{"field": "body", "message": "the body could not be parsed"}]))
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-    return JSONResponse(status_code=exc.status_code, headers=getattr(exc, "headers", None),
+    return JSONResponse(status_code=exc.status_code, headers=headers or None,
                         content=error_body(codes.get(exc.status_code, "http_error"),
                                            str(exc.detail),
                                            "body" if exc.status_code == 413 else None))

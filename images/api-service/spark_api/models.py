@@ -51,6 +51,9 @@ class Job(BaseModel):
 class JobPage(BaseModel):
     items: list[Job]
     nextOffset: int | None = Field(default=None, description="pass as ?offset= for the next page")
+    partial: bool = Field(default=False, description=(
+        "true when the owner of some drivers could not be found out in time (e.g. right after "
+        "an API restart): jobs may be missing from this page; ask again shortly"))
 
 
 class LogChunk(BaseModel):
@@ -67,3 +70,27 @@ class CatalogItem(BaseModel):
     name: str
     description: str
     parameters: dict[str, Any]
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class Error(BaseModel):
+    code: str = Field(description="stable, for clients to branch on")
+    message: str = Field(description="what is wrong and how to fix it")
+    field: str | None = Field(default=None, description="the dotted path of the field at fault")
+    details: list[ErrorDetail] | None = Field(default=None,
+                                              description="every invalid field (422 only)")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: {"error": {"code", "message", "field"?, "details"?}}."""
+
+    error: Error
+
+
+class Ready(BaseModel):
+    status: str
+    aliveWorkers: int | None = None

@@ -51,12 +51,13 @@ def parse_job_id(job_id: str) -> JobRef | None:
     if len(parts) != 3:
         return None
     driver_id, job, mac = parts
-    if not (_DRIVER.match(driver_id) and _JOB.match(job) and _MAC.match(mac)):
+    # fullmatch: `$` would let a trailing newline through (and into a URL, a 500 once).
+    if not (_DRIVER.fullmatch(driver_id) and _JOB.fullmatch(job) and _MAC.fullmatch(mac)):
         return None
     return JobRef(driver_id, job, mac)
 
 
 def parse_app_name(name: str) -> tuple[str, str] | None:
     """'sparkapi.<tag>.<job>' -> (tag, job), else None (a driver the API did not submit)."""
-    match = _APP_NAME.match(name)
+    match = _APP_NAME.fullmatch(name)
     return (match.group(1), match.group(2)) if match else None

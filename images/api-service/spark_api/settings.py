@@ -23,6 +23,7 @@ PACKAGED_CATALOG = Path(__file__).resolve().parent / "catalog.json"
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "default", "xxx",
                  "todo", "password", "insecure"}
 _MEMORY = re.compile(r"^[1-9][0-9]*[mMgG]$")
+MIN_MEMORY_MB = 512  # below ~450 MiB of heap Spark refuses to start a driver or an executor
 
 
 class AuthMode(str, Enum):
@@ -76,6 +77,30 @@ class Settings(BaseSettings):
     rest_jws_key_file: Path | None = None
     # The cluster's RPC needs spark.authenticate: every submission asks for it (never the secret).
     spark_authenticate: bool = False
+    # The Authorization header's size cap, checked before any parsing (over it: 401). Kubernetes
+    # ServiceAccount tokens are ~1-2 KB, OAuth access tokens usually smaller.
+    max_token_bytes: int = Field(default=8192, ge=1024, le=65536)
+    # Longest token accepted: exp - iat (and exp - now) in seconds; longer-lived tokens are
+    # refused with 401, as is an iat in the future (beyond a 30 s leeway).
+    oidc_max_token_lifetime: int = Field(default=86400, ge=60)
+    # JWKS refresh for an unknown kid: at most once per interval; after failures the wait
+    # doubles up to the backoff cap (seconds).
+    oidc_refresh_interval: float = Field(default=5.0, gt=0, le=3600)
+    oidc_refresh_max_backoff: float = Field(default=60.0, gt=0, le=86400)
+    # Admission control (admission.py): refuse with 429 + Retry-After a job the cluster has no
+    # room for now (its driver and one executor), instead of letting it wait forever.
+    admission_control: bool = True
+    # Listing: how long one GET /v1/jobs waits for owner lookups (worker log reads) before it
+    # answers with what it knows (partial: true), and how many lookups run at once (own pool).
+    list_owner_budget: float = Field(default=3.0, gt=0, le=60)
+    owner_lookup_concurrency: int = Field(default=8, ge=1, le=64)
+    # /livez fails when the master client's pool has only timed out for this long (watchdog.py).
+    liveness_stall_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Prometheus /metrics is served on its own port (never through the API's Route or Ingress);
+    # the address defaults to the main server's (SPARK_API_HOST). In openshift-proxy mode the API
+    # listens on 127.0.0.1, so set SPARK_API_METRICS_HOST to the pod IP there. Port 0: off.
+    metrics_host: str | None = None
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
 
     @field_validator("master_url")
     @classmethod
@@ -125,6 +150,12 @@ class Settings(BaseSettings):
     def _memory(cls, value: str) -> str:
         memory_mb(value)
         return value
+
+    @model_validator(mode="after")
+    def _metrics_host(self) -> "Settings":
+        if not self.metrics_host:
+            self.metrics_host = self.host
+        return self
 
     @model_validator(mode="after")
     def _owner_secret_from_file(self) -> "Settings":

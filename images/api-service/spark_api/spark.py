@@ -1,6 +1,6 @@
 """The Spark master's REST gateway, its /json/ status, and the workers' log endpoint.
 
-Every network failure becomes ``SparkUnavailable`` (answered 503 with the reason); the client
+Every network failure becomes ``SparkUnavailable`` (answered 503, the reason logged); the client
 holds no connection state that a master restart could poison, so the API recovers by itself.
 """
 from __future__ import annotations
@@ -8,20 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from .ownership import parse_app_name
 from .rest_auth import RestAuth
 from .settings import Settings
 
 SPARK_VERSION = "4.3.0"
 _LOG_HEADER = re.compile(r"^==== Bytes (\d+)-(\d+) of (\d+) of .*? ====\n?")
-_APP_NAME_PROP = re.compile(r"-Dspark\.app\.name=([^\s'\"]+)")
-_LAUNCH_HEAD_BYTES = 16384
+LAUNCH_HEAD_BYTES = 16384  # the head of a driver's stderr that holds its launch command
 
 
 class SparkUnavailable(Exception):
@@ -44,20 +41,30 @@ class LogSlice:
     total: int
 
 
+def parse_log_slice(text: str, offset: int) -> LogSlice:
+    """A worker's ``/log/`` answer: a ``==== Bytes a-b of n of ... ====`` header, then text."""
+    match = _LOG_HEADER.match(text)
+    if not match:
+        if "Error" in text[:200] or not text:
+            return LogSlice("", offset, offset, 0)
+        raise SparkUnavailable("unexpected answer from the worker log endpoint")
+    start, end, total = (int(g) for g in match.groups())
+    return LogSlice(text[match.end():], start, end, total)
+
+
 class SparkMaster:
     def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
         self.settings, self.client = settings, client
         self.rest = settings.master_rest_base + "/v1/submissions"
         self.ui = settings.master_ui_base
         self.rest_auth = RestAuth.from_settings(settings)
-        # driver id -> (owner tag, job) or None for drivers the API did not submit. Immutable facts.
-        self._owners: OrderedDict[str, tuple[str, str] | None] = OrderedDict()
+        self._cluster: asyncio.Task[dict[str, Any]] | None = None
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         kwargs = self.rest_auth.sign(url, kwargs)
         try:
             response = await self.client.request(method, url, timeout=10.0, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:  # every httpx error
             raise SparkUnavailable(f"{url} is unreachable ({type(exc).__name__}: {exc})") from exc
         if response.status_code >= 500:
             raise SparkUnavailable(f"{url} answered HTTP {response.status_code}")
@@ -76,8 +83,19 @@ class SparkMaster:
             raise SparkUnavailable(f"{url} did not answer a JSON object")
         return data
 
-    async def cluster(self) -> dict[str, Any]:
-        return await self._json("GET", self.ui + "/json/")
+    async def cluster(self, fresh: bool = False) -> dict[str, Any]:
+        """The master's /json/; concurrent callers share one request in flight (a burst of
+        list calls costs the master one answer, and the pool one connection). ``fresh``: a
+        request of its own, started now (admission needs what the master knows after the
+        previous submission)."""
+        if fresh:
+            return await self._json("GET", self.ui + "/json/")
+        task = self._cluster
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._json("GET", self.ui + "/json/"))
+            self._cluster = task
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        return await asyncio.shield(task)
 
     async def create(self, script_path: str, args: dict[str, Any], app_name: str,
                      properties: dict[str, str]) -> str:
@@ -127,44 +145,4 @@ class SparkMaster:
                     "byteLength": length})
         if response.status_code != 200:
             raise SparkUnavailable(f"worker log endpoint answered HTTP {response.status_code}")
-        text = response.text
-        match = _LOG_HEADER.match(text)
-        if not match:
-            if "Error" in text[:200] or not text:
-                return LogSlice("", offset, offset, 0)
-            raise SparkUnavailable("unexpected answer from the worker log endpoint")
-        start, end, total = (int(g) for g in match.groups())
-        return LogSlice(text[match.end():], start, end, total)
-
-    async def owner_of(self, driver: dict[str, Any], cluster: dict[str, Any]
-                       ) -> tuple[str, str] | None:
-        """(owner tag, job) of a driver, from its launch command in the worker's stderr log."""
-        driver_id = driver.get("id", "")
-        if driver_id in self._owners:
-            self._owners.move_to_end(driver_id)
-            return self._owners[driver_id]
-        ui = await self.worker_ui(driver.get("worker"), cluster)
-        if ui is None:
-            return None  # not launched yet (or its worker is gone): unknown, not cached
-        try:
-            head = await self.read_log(ui, driver_id, "stderr", 0, _LAUNCH_HEAD_BYTES)
-        except SparkUnavailable:
-            return None
-        if "Launch Command" not in head.text:
-            return None  # the worker has not written it yet
-        match = _APP_NAME_PROP.search(head.text)
-        owner = parse_app_name(match.group(1)) if match else None
-        self._owners[driver_id] = owner
-        while len(self._owners) > 10000:
-            self._owners.popitem(last=False)
-        return owner
-
-    async def owners(self, drivers: list[dict[str, Any]], cluster: dict[str, Any]
-                     ) -> list[tuple[str, str] | None]:
-        semaphore = asyncio.Semaphore(8)
-
-        async def one(driver: dict[str, Any]) -> tuple[str, str] | None:
-            async with semaphore:
-                return await self.owner_of(driver, cluster)
-
-        return list(await asyncio.gather(*(one(d) for d in drivers)))
+        return parse_log_slice(response.text, offset)

@@ -2,29 +2,40 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from contextlib import nullcontext
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from .. import admission
 from ..auth import Principal, Reader, Submitter
-from ..deps import CatalogDep, MasterDep, MetricsDep, OwnershipDep, SettingsDep
+from ..deps import CatalogDep, MasterDep, MetricsDep, OwnersDep, OwnershipDep, SettingsDep
 from ..errors import ApiError
+from ..metrics import Metrics
 from ..models import Job, JobPage, JobSubmission, Links, LogChunk
 from ..ownership import JobRef, Ownership, parse_job_id
-from ..settings import Settings, memory_mb
+from ..openapi import errors
+from ..owners import UNRESOLVED, DriverRef
+from ..settings import MIN_MEMORY_MB, Settings, memory_mb
 from ..spark import SparkUnavailable
 from ..states import TERMINAL, from_driver_state
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+log = logging.getLogger("spark_api.jobs")
 
-MIN_MEMORY_MB = 512  # below ~450 MiB of heap Spark refuses to start a driver or an executor
+# Every operation here needs a token: 401 (none or bad), 403 (scope), 503 (issuer or master).
+_AUTH = (401, 403, 503)
+MAX_LOG_OFFSET = 2**63 - 1  # the worker reads a Java long
+ADMISSION_RETRY_AFTER = 10  # seconds: about one small job's run
 
 
 def _unavailable(exc: SparkUnavailable) -> ApiError:
+    log.warning("Spark unavailable: %s", exc)  # URLs and library messages stay in the log
     return ApiError(503, "spark_unavailable",
-                    f"the Spark master is not available, try again shortly: {exc}",
+                    "the Spark master is not available, try again shortly",
                     headers={"Retry-After": "5"})
 
 
@@ -60,6 +71,20 @@ def _check_resources(spec: JobSubmission, settings: Settings) -> None:
                        field="resources.executorCores")
 
 
+def _admit(cluster: dict, spec: JobSubmission, metrics: Metrics) -> None:
+    res = spec.resources
+    decision = admission.decide(cluster, memory_mb(res.driverMemory),
+                                memory_mb(res.executorMemory), res.executorCores)
+    if decision.admitted:
+        return
+    metrics.submissions.labels("rejected" if decision.never else "deferred").inc()
+    if decision.never:
+        raise ApiError(422, "cluster_too_small", decision.reason, field=decision.field)
+    raise ApiError(429, "cluster_busy", f"the cluster cannot run this job now: {decision.reason}; "
+                   "submit it again after Retry-After seconds",
+                   headers={"Retry-After": str(ADMISSION_RETRY_AFTER)})
+
+
 def _authorize(ref: JobRef | None, principal: Principal, ownership: Ownership) -> JobRef:
     """Someone else's job and a job that does not exist look the same: 404."""
     if ref is None or not (principal.is_admin or ownership.owns(ref, principal.subject)):
@@ -68,7 +93,7 @@ def _authorize(ref: JobRef | None, principal: Principal, ownership: Ownership) -
 
 
 @router.post("", status_code=202, response_model=Job,
-             responses={413: {"description": "body too large"}, 503: {"description": "no Spark"}})
+             responses=errors(*_AUTH, 413, 422, 429))
 async def submit_job(request: Request, spec: JobSubmission, principal: Submitter,
                      settings: SettingsDep, catalog: CatalogDep, master: MasterDep,
                      ownership: OwnershipDep, metrics: MetricsDep) -> JSONResponse:
@@ -88,10 +113,16 @@ async def submit_job(request: Request, spec: JobSubmission, principal: Submitter
                   "spark.driver.extraJavaOptions": java_options,
                   "spark.executor.extraJavaOptions": java_options}
     script = f"{settings.jobs_dir.rstrip('/')}/{entry.script}"
+    # Admission (admission.py): decide from a fresh /json/ and submit under one lock per replica,
+    # so the next submission's decision sees this one's driver.
+    gate = request.app.state.admission_lock if settings.admission_control else nullcontext()
     try:
-        driver_id = await master.create(script, spec.args,
-                                        ownership.app_name(principal.subject, entry.name),
-                                        properties)
+        async with gate:
+            if settings.admission_control:
+                _admit(await master.cluster(fresh=True), spec, metrics)
+            driver_id = await master.create(script, spec.args,
+                                            ownership.app_name(principal.subject, entry.name),
+                                            properties)
     except SparkUnavailable as exc:
         metrics.submissions.labels("spark_unavailable").inc()
         raise _unavailable(exc) from None
@@ -102,33 +133,54 @@ async def submit_job(request: Request, spec: JobSubmission, principal: Submitter
                         headers={"Location": job.links.self})
 
 
-@router.get("", response_model=JobPage)
+@router.get("", response_model=JobPage, responses=errors(*_AUTH, 422))
 async def list_jobs(request: Request, principal: Reader, master: MasterDep,
-                    ownership: OwnershipDep,
+                    ownership: OwnershipDep, owners: OwnersDep, settings: SettingsDep,
                     limit: Annotated[int, Query(ge=1, le=100)] = 20,
                     offset: Annotated[int, Query(ge=0, le=100000)] = 0) -> JobPage:
-    """The caller's jobs (every API job for jobs:admin), newest first, from the master's /json/."""
+    """The caller's jobs (every API job for jobs:admin), newest first, from the master's /json/.
+
+    Owners are resolved lazily in page order (owners.py): the drivers are walked newest first in
+    batches until the page (and one more job, to know there is a next page) is found, so a page
+    costs what it shows, not the master's whole history; lookups still unresolved when the
+    budget (SPARK_API_LIST_OWNER_BUDGET) runs out make the answer ``partial``."""
     try:
         cluster = await master.cluster()
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
+    # Only live workers can be asked; a driver whose worker is gone is known from the cache or
+    # not at all (like one never launched), so it does not make every list partial.
+    uis = {w.get("id"): w.get("webuiaddress") for w in cluster.get("workers", [])
+           if w.get("state") == "ALIVE"}
     drivers = list(cluster.get("activedrivers", [])) + list(cluster.get("completeddrivers", []))
     drivers.sort(key=lambda d: str(d.get("id", "")), reverse=True)
-    owners = await master.owners(drivers, cluster)
     my_tag = ownership.owner_tag(principal.subject)
-    mine = []
-    for driver, owner in zip(drivers, owners):
-        if owner is None or not (principal.is_admin or owner[0] == my_tag):
-            continue
-        tag, job_name = owner
-        job_id = ownership.job_id(driver["id"], job_name, tag)
-        mine.append(_job(request, job_id, JobRef(driver["id"], job_name, ""),
-                         driver.get("state")))
+    wanted = offset + limit + 1
+    deadline = time.monotonic() + settings.list_owner_budget
+    batch = max(limit, 16)
+    mine: list[Job] = []
+    partial = False
+    for start in range(0, len(drivers), batch):
+        chunk = drivers[start:start + batch]
+        refs = [DriverRef(str(d.get("id", "")), uis.get(d.get("worker"))) for d in chunk]
+        for driver, owner in zip(chunk, await owners.owners(refs, deadline)):
+            if owner is UNRESOLVED:
+                partial = True
+                continue
+            if owner is None or not (principal.is_admin or owner[0] == my_tag):
+                continue
+            tag, job_name = owner
+            job_id = ownership.job_id(driver["id"], job_name, tag)
+            mine.append(_job(request, job_id, JobRef(driver["id"], job_name, ""),
+                             driver.get("state")))
+        if len(mine) >= wanted:
+            break
     page = mine[offset:offset + limit]
-    return JobPage(items=page, nextOffset=offset + limit if offset + limit < len(mine) else None)
+    return JobPage(items=page, partial=partial,
+                   nextOffset=offset + limit if len(mine) > offset + limit else None)
 
 
-@router.get("/{job_id}", response_model=Job)
+@router.get("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404))
 async def get_job(request: Request, job_id: str, principal: Reader, master: MasterDep,
                   ownership: OwnershipDep) -> Job:
     ref = _authorize(parse_job_id(job_id), principal, ownership)
@@ -142,10 +194,12 @@ async def get_job(request: Request, job_id: str, principal: Reader, master: Mast
     return _job(request, job_id, ref, status.state, status.message)
 
 
-@router.delete("/{job_id}", response_model=Job)
+@router.delete("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404, 409))
 async def kill_job(request: Request, job_id: str, principal: Submitter, master: MasterDep,
                    ownership: OwnershipDep) -> Job:
-    """Kill the job and wait briefly (up to ~10 s) until Spark reports it ended."""
+    """Kill the job and wait briefly (up to ~10 s) until Spark reports it ended.
+
+    The job is not removed: it stays readable (and listed) with state KILLED."""
     ref = _authorize(parse_job_id(job_id), principal, ownership)
     try:
         status = await master.status(ref.driver_id)
@@ -166,10 +220,10 @@ async def kill_job(request: Request, job_id: str, principal: Submitter, master: 
     return _job(request, job_id, ref, status.state, status.message)
 
 
-@router.get("/{job_id}/logs", response_model=LogChunk)
+@router.get("/{job_id}/logs", response_model=LogChunk, responses=errors(*_AUTH, 404, 422))
 async def job_logs(job_id: str, principal: Reader, master: MasterDep, ownership: OwnershipDep,
                    stream: Annotated[Literal["stdout", "stderr"], Query()] = "stdout",
-                   offset: Annotated[int, Query(ge=0)] = 0,
+                   offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
                    length: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65536) -> LogChunk:
     """The driver's output (stdout holds the script's prints and tracebacks), a bounded slice."""
     ref = _authorize(parse_job_id(job_id), principal, ownership)

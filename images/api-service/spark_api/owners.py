@@ -1,0 +1,147 @@
+"""Which owner (and job) each driver belongs to, for listing, without ever wedging the API.
+
+The fact is read once from the worker's log of the driver (its launch command carries
+``spark.app.name``, see the package docstring) and never changes, so it is cached by driver id.
+What keeps a burst of list calls after a cold start from starving everything else:
+
+- single flight: one lookup per driver at a time, shared by every request that needs it; a
+  request that stops waiting does not cancel it (the next request finds the answer cached);
+- its own budget: lookups go through their own HTTP client (its own small connection pool) and
+  at most ``concurrency`` run at once, so the master client's pool (``/json/``, the REST gateway)
+  never waits behind them;
+- bounded waiting: a list waits for lookups until its deadline, then answers with what it knows
+  and says the list is partial;
+- failures are not retried for ``retry_after`` seconds (a dead worker is not asked again by every
+  request).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from prometheus_client import Counter
+
+from .ownership import parse_app_name
+from .spark import LAUNCH_HEAD_BYTES, SparkUnavailable, parse_log_slice
+
+log = logging.getLogger("spark_api.owners")
+
+_APP_NAME_PROP = re.compile(r"-Dspark\.app\.name=([^\s'\"]+)")
+Owner = tuple[str, str]  # (owner tag, job name)
+
+
+class _Unresolved:
+    def __repr__(self) -> str:
+        return "UNRESOLVED"
+
+
+UNRESOLVED: Any = _Unresolved()  # not known in time (the list says it is partial)
+
+
+@dataclass(frozen=True)
+class DriverRef:
+    """What the master's /json/ says about a driver that a lookup needs."""
+
+    id: str
+    worker_ui: str | None  # None: not launched (yet), or its worker is gone
+
+
+class OwnerIndex:
+    def __init__(self, client: httpx.AsyncClient, concurrency: int = 8,
+                 retry_after: float = 10.0, max_entries: int = 10000,
+                 timeout: float = 5.0, counter: Counter | None = None) -> None:
+        self.client, self.timeout, self.counter = client, timeout, counter
+        self.retry_after, self.max_entries = retry_after, max_entries
+        self._known: OrderedDict[str, Owner | None] = OrderedDict()  # None: not an API job
+        self._failed: dict[str, float] = {}  # driver id -> monotonic time to try again
+        self._inflight: dict[str, asyncio.Task[Owner | None]] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+        self.lookups = 0  # log reads started (each driver's at most once while it succeeds)
+
+    def _count(self, outcome: str) -> None:
+        if self.counter is not None:
+            self.counter.labels(outcome).inc()
+
+    def cached(self, driver_id: str) -> Owner | None | Any:
+        """The owner if known, else UNRESOLVED (no I/O)."""
+        if driver_id in self._known:
+            self._known.move_to_end(driver_id)
+            return self._known[driver_id]
+        return UNRESOLVED
+
+    async def _read_owner(self, ref: DriverRef) -> Owner | None | Any:
+        assert ref.worker_ui is not None
+        async with self._slots:
+            self.lookups += 1
+            url = ref.worker_ui.rstrip("/") + "/log/"
+            try:
+                response = await self.client.get(
+                    url, timeout=self.timeout,
+                    params={"driverId": ref.id, "logType": "stderr", "offset": 0,
+                            "byteLength": LAUNCH_HEAD_BYTES})
+                if response.status_code != 200:
+                    raise SparkUnavailable(f"{url} answered HTTP {response.status_code}")
+                head = parse_log_slice(response.text, 0)
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError,
+                    SparkUnavailable) as exc:
+                log.info("owner of %s not known yet: %s: %s", ref.id, type(exc).__name__, exc)
+                self._failed[ref.id] = time.monotonic() + self.retry_after
+                self._count("failed")
+                return UNRESOLVED
+        if "Launch Command" not in head.text:
+            # Not written yet (the driver is launching): ask again shortly, not every request.
+            self._failed[ref.id] = time.monotonic() + min(2.0, self.retry_after)
+            self._count("not_yet")
+            return UNRESOLVED
+        match = _APP_NAME_PROP.search(head.text)
+        owner = parse_app_name(match.group(1)) if match else None
+        self._known[ref.id] = owner
+        self._failed.pop(ref.id, None)
+        self._count("found" if owner else "not_api")
+        while len(self._known) > self.max_entries:
+            self._known.popitem(last=False)
+        return owner
+
+    def _lookup(self, ref: DriverRef) -> asyncio.Task[Owner | None] | None:
+        """The shared lookup task for ``ref`` (started if needed), or None if none may run."""
+        task = self._inflight.get(ref.id)
+        if task is not None:
+            return task
+        if ref.worker_ui is None or self._failed.get(ref.id, 0.0) > time.monotonic():
+            return None
+        task = asyncio.get_running_loop().create_task(self._read_owner(ref))
+        self._inflight[ref.id] = task
+        task.add_done_callback(lambda _: self._inflight.pop(ref.id, None))
+        return task
+
+    async def owners(self, refs: Iterable[DriverRef], deadline: float) -> list[Any]:
+        """Owner (or None, or UNRESOLVED) per driver, waiting for lookups until ``deadline``
+        (monotonic). Lookups still running then go on for the next request."""
+        refs = list(refs)
+        result = [self.cached(ref.id) for ref in refs]
+        pending = {}
+        for n, ref in enumerate(refs):
+            if result[n] is not UNRESOLVED:
+                continue
+            if ref.worker_ui is None:
+                result[n] = None  # not launched: no log to read, the owner cannot be known
+                continue
+            task = self._lookup(ref)
+            if task is not None:
+                pending[n] = task
+        remaining = deadline - time.monotonic()
+        if pending and remaining > 0:
+            # asyncio.wait neither cancels the lookups on timeout nor when this request is
+            # cancelled: they finish for whoever asks next.
+            await asyncio.wait(set(pending.values()), timeout=remaining)
+        for n, task in pending.items():
+            if task.done() and not task.cancelled() and task.exception() is None:
+                result[n] = task.result()
+        return result
