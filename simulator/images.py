@@ -1,6 +1,7 @@
 """Container images without a registry: a Docker engine, the local base image, the stack's images.
 
-Why this exists (docs/design.md section 6): nothing can be pulled here, so the Docker engine is installed
+Why this exists (docs/design.md section 6): nothing can be pulled here, so the Docker engine is
+installed
 from Debian (``docker.io``) and started by hand (no systemd), ``debian:bookworm-slim`` is built
 locally by ``images/base/build-base.sh``, and each image under ``images/`` is built with the
 legacy builder (``DOCKER_BUILDKIT=0``: the docker client here has no buildx). Every step prints

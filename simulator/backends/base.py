@@ -101,6 +101,7 @@ class Endpoints:
     token_url: str | None = None
     spark_master_url: str | None = None
     spark_master_ui_url: str | None = None
+    metrics_url: str | None = None  # the first API pod's Prometheus /metrics (its own port)
 
     def as_outputs(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -165,6 +166,15 @@ def first_service_of(topology: Topology, component: str):
             if any(w.component == component for w in topology.endpoints_of(s))]
     svcs.sort(key=lambda s: s.headless)
     return svcs[0] if svcs else None
+
+
+def metrics_port(topology: Topology) -> tuple[str, int] | None:
+    """(first API pod, its container port named ``metrics``), if the API serves metrics."""
+    for w in topology.by_component("api"):
+        for p in w.main.ports:
+            if p.name == "metrics" and w.replicas:
+                return w.pod_names()[0], p.port
+    return None
 
 
 def master_ports(topology: Topology) -> tuple[int, int] | None:

@@ -1,7 +1,8 @@
 """Submitting catalog jobs through the master's REST gateway, the way the job API does (used by
 the Spark tests and the benchmarks against a ``SparkCluster``).
 
-The recipe (docs/design.md section 4): ``spark-submit`` refuses Python in standalone cluster mode, but the
+The recipe (docs/design.md section 4): ``spark-submit`` refuses Python in standalone cluster
+mode, but the
 REST gateway accepts ``mainClass: org.apache.spark.deploy.PythonRunner`` with
 ``appArgs: [script, "", json]``; PythonRunner takes ``args(0)`` as the script, ``args(1)`` as
 the ``--py-files`` list (empty) and hands the rest to Python, so the script's ``sys.argv[1]`` is

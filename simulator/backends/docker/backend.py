@@ -18,8 +18,9 @@ from pathlib import Path
 
 from simulator import images
 from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, ExternalSparkSpec,
-                                     OAuthSpec, PodStatus, Progress, ReconcileResult, external_worker, first_service_of,
-                                     master_ports)
+                                     OAuthSpec, PodStatus, Progress, ReconcileResult,
+                                     external_worker, first_service_of, master_ports,
+                                     metrics_port)
 from simulator.backends.docker import engine
 from simulator.backends.docker.containers import (ContainerSpec, pod_spec, port_notes,
                                                   run_uid, write_files)
@@ -402,7 +403,13 @@ class DockerBackend:
             if oauth and oauth.container:
                 port = engine.published_ports(oauth.container).get(oauth.port)
                 token_url = f"http://127.0.0.1:{port}/token"
-        return Endpoints(api_url, token_url, master_url, ui_url)
+        metrics = metrics_port(topology)
+        metrics_url = None
+        rec = self.state.pods.get(metrics[0]) if metrics else None
+        if metrics and rec and rec.container:
+            port = engine.published_ports(rec.container).get(metrics[1])
+            metrics_url = f"http://127.0.0.1:{port}/metrics" if port else None
+        return Endpoints(api_url, token_url, master_url, ui_url, metrics_url)
 
     def cluster_checks(self, topology) -> list[tuple[str, bool, str]]:
         return []  # NetworkPolicies are not enforced here (reported as not honored)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, ExternalSparkSpec,
                                      OAuthSpec, PodStatus, Progress, ReadinessError,
                                      ReconcileResult, external_worker, first_service_of,
-                                     master_ports)
+                                     master_ports, metrics_port)
 from simulator.backends.probes import PodWait, ProbeTracker, at, run_probe, wait_ready
 from simulator.backends.process.pods import image_kind, pod_launch
 from simulator.backends.process.services import (PROXY, ServiceProxy, named_endpoints,
@@ -349,7 +349,11 @@ class ProcessBackend:
             oauth = self.state.extras.get(OAUTH)
             if oauth:
                 token_url = f"http://{oauth.ip}:{oauth.port}/token"
-        return Endpoints(api_url, token_url, master_url, ui_url)
+        metrics = metrics_port(topology)
+        metrics_url = None
+        if metrics and metrics[0] in self.state.pods:
+            metrics_url = f"http://{self.state.pods[metrics[0]].ip}:{metrics[1]}/metrics"
+        return Endpoints(api_url, token_url, master_url, ui_url, metrics_url)
 
     def cluster_checks(self, topology) -> list[tuple[str, bool, str]]:
         return []  # NetworkPolicies are not enforced here (reported as not honored)

@@ -1,6 +1,7 @@
 """The ClusterIP Services of one run: a small asyncio TCP proxy per Service address.
 
-Runs as its own detached process (``python -m simulator.backends.process.proxy CONFIG``) so Services keep
+Runs as its own detached process (``python -m simulator.backends.process.proxy CONFIG``) so
+Services keep
 working after ``up`` returns and between ``scale``/``upgrade`` invocations. CONFIG is a JSON file
 the backend rewrites atomically whenever endpoints change::
 
