@@ -11,7 +11,7 @@
 #
 # JVM fast start (SPARK_JVM_FAST_START=true, the default): C1 only plus an AppCDS archive per
 # role, Spark version and Java version (measured: master + 2 workers ALIVE in ~2.5 s instead of
-# ~7-8 s, ~80 MB less RSS per daemon; ../../DESIGN section 4). The archive is created by the first
+# ~7-8 s, ~80 MB less RSS per daemon; docs/design.md section 4). The archive is created by the first
 # run of a role (-XX:ArchiveClassesAtExit, written when the JVM stops gracefully on SIGTERM) into a
 # per-PID temporary name and renamed into place only once complete, so several daemons starting
 # at once never write the same file and nobody ever maps a half-written archive. Only that first
