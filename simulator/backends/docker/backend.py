@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from simulator.backends.docker.containers import (ContainerSpec, pod_spec, port_
                                                   run_uid, write_files)
 from simulator.backends.docker.engine import RUN_LABEL, DockerError, docker
 from simulator.backends.probes import PodWait, ProbeTracker, Target, run_probe, wait_ready
+from simulator.local.base import stderr_progress
 from simulator.run import CONTROLLER, ExtraRecord, PodRecord, RunError, RunState
 from simulator.topology import (Container, ContainerPort, EnvVar, Probe, Security, Topology,
                                 VolumeMount, Workload)
@@ -38,9 +38,6 @@ EXTERNAL_MASTER_ALIAS = "external-master"  # the name the specification's scenar
 _HARDENED = Security(read_only_root=True, allow_privilege_escalation=False,
                      drop_capabilities=("ALL",), seccomp="RuntimeDefault")
 
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def image_name(container: Container) -> str | None:
@@ -55,7 +52,7 @@ class DockerBackend:
     name = "docker"
     supervised = True  # the run's controller restarts its pods (simulator.controller)
 
-    def __init__(self, state: RunState, progress: Progress = _stderr,
+    def __init__(self, state: RunState, progress: Progress = stderr_progress,
                  ready_timeout: float = 180.0) -> None:
         images.ensure_docker()
         self.state = state

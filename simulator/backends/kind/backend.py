@@ -22,7 +22,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from string import Template
@@ -32,6 +31,7 @@ from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, External
                                      OAuthSpec, PodStatus, Progress, ReadinessError,
                                      ReconcileResult, first_service_of, master_ports)
 from simulator.local.procs import ProcRecord, launch, tail, terminate
+from simulator.local.base import stderr_progress
 from simulator.run import REPO, ExtraRecord, RunError, RunState
 from simulator.topology import Topology
 
@@ -46,9 +46,6 @@ TOOLS = {  # tool -> (version command, how to install)
 }
 IMAGE_NAMES = ("spark-job", "api-service", "mock-oauth")
 
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def preflight() -> tuple[dict[str, str], list[str]]:
@@ -72,7 +69,7 @@ class KindBackend:
     honors: tuple[str, ...] = ("NetworkPolicy",)  # kindnet enforces them (kind >= 0.24)
     name = "kind"
 
-    def __init__(self, state: RunState, progress: Progress = _stderr) -> None:
+    def __init__(self, state: RunState, progress: Progress = stderr_progress) -> None:
         from simulator.backends import BackendUnavailable
         self.state = state
         self.progress = progress

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -25,13 +24,10 @@ from simulator.backends.process.services import (PROXY, ServiceProxy, named_endp
                                                  service_addresses)
 from simulator.local import (ComponentStartError, LocalComponent, MockOAuthProcess, SparkMaster,
                              SparkWorker, cds_cache, ensure_archives, procs, spark_home)
-from simulator.local.base import http_json
+from simulator.local.base import http_json, stderr_progress
 from simulator.local.procs import ProcRecord
 from simulator.run import CONTROLLER, ExtraRecord, PodRecord, RunError, RunState, subnet_for
 from simulator.topology import Workload
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 class ProcessBackend:
@@ -41,7 +37,7 @@ class ProcessBackend:
     name = "process"
     supervised = True  # the run's controller restarts its pods (simulator.controller)
 
-    def __init__(self, state: RunState, progress: Progress = _stderr,
+    def __init__(self, state: RunState, progress: Progress = stderr_progress,
                  ready_timeout: float = 120.0) -> None:
         self.state = state
         self.progress = progress
