@@ -193,7 +193,7 @@ def test_helm_test_pods_for_each_piece() -> None:
     assert spark_only.keys() == {"spark-job"}
     pod = spark_only["spark-job"]
     script = pod["spec"]["containers"][0]["command"][-1]
-    assert '"http://spark-cluster-spark-master:8080/json/"' in script and ", 3," in script
+    assert '"http://spark-cluster-spark-master:8080/json/"' in script and "\nwant = 3\n" in script
     for p in list(full.values()) + [pod]:
         ann = p["metadata"]["annotations"]
         assert ann["helm.sh/hook"] == "test"
