@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -61,7 +62,8 @@ IMAGE_SPECS: dict[str, _ImageSpec] = {
 
 
 def _say(message: str) -> None:
-    print(f"[images] {message}", flush=True)
+    """Progress goes to stderr: stdout is the simulator's results (``up --json``: one object)."""
+    print(f"[images] {message}", file=sys.stderr, flush=True)
 
 
 def project_version() -> str:
