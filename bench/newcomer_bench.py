@@ -10,6 +10,7 @@ Written to bench/results/newcomer.json.
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,10 @@ def timed_run(cwd: Path) -> tuple[int, dict[str, float], list[str]]:
     began = time.monotonic()
     seen: dict[str, float] = {}
     lines: list[str] = []
-    proc = subprocess.Popen([sys.executable, "-m", "tox", "-e", "full-stack"], cwd=cwd,
+    tox = shutil.which("tox")
+    if tox is None:
+        raise SystemExit("newcomer bench: no `tox` on PATH (python3 -m pip install tox)")
+    proc = subprocess.Popen([tox, "-e", "full-stack"], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -43,6 +47,8 @@ def timed_run(cwd: Path) -> tuple[int, dict[str, float], list[str]]:
                 seen[name] = round(time.monotonic() - began, 1)
     code = proc.wait()
     seen["total"] = round(time.monotonic() - began, 1)
+    if code != 0:
+        print("\n".join(lines[-30:]), file=sys.stderr)
     return code, seen, lines
 
 
@@ -61,7 +67,7 @@ def main() -> None:
               "warm_run": {"exit": again_code, "seconds_at": again},
               "jvm_warmup_log": reuse[-3:],
               "targets": {"first_run_total_s": 90, "warm_run_simulator_s": 20},
-              "how": "git clone of HEAD into a temp dir, `python -m tox -e full-stack` twice; "
+              "how": "git clone of HEAD into a temp dir, `tox -e full-stack` twice; "
                      "seconds from the command's start to the first line of each phase"}
     record("newcomer", result)
 
