@@ -29,12 +29,16 @@ def test_killed_api_container_comes_back(runs_dir):
                     " (tox -e docker does) or set DOCKER_HOST")
     env = dict(os.environ, PYTHONPATH=str(REPO), SPARK_STACK_RUNS_DIR=str(runs_dir),
                **{BACKOFF_ENV: "1", BACKOFF_CAP_ENV: "10"})
+    before = {p.parent.name for p in runs_dir.glob("*/run.json")}
     up = subprocess.run([sys.executable, "-m", "simulator", "up", "full-stack", "--backend",
                          "docker", *SETS, "--json"], env=env, capture_output=True, text=True,
                         timeout=900)
-    assert up.returncode == 0, up.stderr[-3000:]
-    run_id = json.loads(up.stdout)["run_id"]
+    # whatever `up` printed, its run exists now and is removed at the end
+    runs = sorted({p.parent.name for p in runs_dir.glob("*/run.json")} - before)
     try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        run_id = json.loads(up.stdout)["run_id"]
+        assert runs == [run_id]
         api = next(r for r in RunState.load(run_id).pods.values() if r.component == "api")
         docker("kill", "-s", "KILL", api.container or "")
         # the container's published port changes with its restart: run.json follows it
@@ -44,7 +48,8 @@ def test_killed_api_container_comes_back(runs_dir):
                     lambda: (p := _pod(_status(run_id, env), "api"))["restarts"] == 1 and p, 60)
         assert pod["last_exit"] == "exited with code 137", pod
     finally:
-        down = subprocess.run([sys.executable, "-m", "simulator", "down", run_id], env=env,
-                              capture_output=True, text=True, timeout=300)
+        downs = [subprocess.run([sys.executable, "-m", "simulator", "down", rid], env=env,
+                                capture_output=True, text=True, timeout=300) for rid in runs]
+    [down] = downs
     assert down.returncode == 0, down.stderr
     assert "stopped the run's controller" in down.stderr
