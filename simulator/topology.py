@@ -22,7 +22,10 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 # Kinds that only carry data or identity: nothing to run and nothing lost by not enforcing them.
 _PASSIVE_KINDS = {"Secret", "ConfigMap", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
                   "ClusterRoleBinding", "PodDisruptionBudget"}
-_HONORED_VOLUMES = ("emptyDir", "secret", "configMap")
+# A claim is honored through the volumes that mount it: a directory of the run that outlives
+# the pods (its size and storage class are not).
+_CLAIM_NOTE = "a directory of the run that outlives its pods; size and storageClass not honored"
+_HONORED_VOLUMES = ("emptyDir", "secret", "configMap", "persistentVolumeClaim")
 FIELD_REFS = ("status.podIP", "metadata.name", "metadata.namespace")
 
 
@@ -88,6 +91,7 @@ class VolumeMount:
     files: tuple[tuple[str, str], ...] = ()  # (relative path, content) for secret/configMap
     read_only: bool = False
     size_limit: str | None = None  # an emptyDir's sizeLimit (Kubernetes quantity)
+    claim: str | None = None       # a persistentVolumeClaim's claimName
 
 
 @dataclass(frozen=True)
@@ -392,9 +396,11 @@ def _mounts(container: Mapping[str, Any], volumes: Mapping[str, Mapping[str, Any
             if m.get("subPath"):
                 files = tuple((p, c) for p, c in files if p == m["subPath"])
         size = vol.get("emptyDir", {}).get("sizeLimit") if kind == "emptyDir" else None
+        claim = vol["persistentVolumeClaim"]["claimName"] \
+            if kind == "persistentVolumeClaim" else None
         out.append(VolumeMount(m["name"], m["mountPath"], kind, files,
                                read_only=bool(m.get("readOnly")),
-                               size_limit=str(size) if size is not None else None))
+                               size_limit=str(size) if size is not None else None, claim=claim))
     return tuple(out)
 
 
@@ -488,6 +494,8 @@ def build(manifests: Iterable[Mapping[str, Any]], namespace: str = "default",
         elif kind == "NetworkPolicy":
             topo.notes.append(Note(subject, "NetworkPolicy is not enforced by this backend: "
                                             "every pod can reach every other"))
+        elif kind == "PersistentVolumeClaim":
+            topo.notes.append(Note(subject, _CLAIM_NOTE))
         elif kind in ("Route", "Ingress"):
             topo.notes.append(Note(subject, f"{kind} is not served: clients use the "
                                             f"endpoints `up --json` prints"))

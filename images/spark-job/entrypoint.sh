@@ -155,9 +155,29 @@ case "${ROLE}" in
             echo "spark.master.rest.port ${REST_PORT}"
             echo "spark.master.rest.host ${POD_IP}"
         } >"${PROPS}"
+        # Recovery: a master that restarts reads back its workers, apps and drivers from here
+        # (spark.deploy.recoveryMode, docs/reliability.md); NONE forgets every job.
+        RECOVERY="${SPARK_MASTER_RECOVERY_MODE:-NONE}"
+        case "${RECOVERY}" in
+            NONE) ;;
+            FILESYSTEM | ROCKSDB)
+                RECOVERY_DIR="${SPARK_MASTER_RECOVERY_DIR:-}"
+                [ -n "${RECOVERY_DIR}" ] || die "SPARK_MASTER_RECOVERY_MODE=${RECOVERY} needs" \
+                    "SPARK_MASTER_RECOVERY_DIR (a directory that outlives the master)"
+                mkdir -p "${RECOVERY_DIR}" && [ -w "${RECOVERY_DIR}" ] \
+                    || die "SPARK_MASTER_RECOVERY_DIR=${RECOVERY_DIR} is not writable"
+                {
+                    echo "spark.deploy.recoveryMode ${RECOVERY}"
+                    echo "spark.deploy.recoveryDirectory ${RECOVERY_DIR}"
+                } >>"${PROPS}"
+                RECOVERY="${RECOVERY}:${RECOVERY_DIR}"
+                ;;
+            *) die "SPARK_MASTER_RECOVERY_MODE='${RECOVERY}' must be NONE, FILESYSTEM or ROCKSDB" ;;
+        esac
         ARGS=(--host "${POD_IP}" --port "${MASTER_PORT}" --webui-port "${UI_PORT}"
               --properties-file "${PROPS}")
         SUMMARY="master spark://${POD_IP}:${MASTER_PORT} ui=${UI_PORT} rest=${REST_PORT}"
+        SUMMARY="${SUMMARY} recovery=${RECOVERY}"
         ;;
     worker)
         MASTER_URL="${SPARK_MASTER_URL:-}"

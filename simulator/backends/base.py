@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from simulator.run import RunError, RunState
@@ -158,6 +159,12 @@ class Backend(Protocol):
 
     def stop(self) -> list[str]:
         """Remove everything of the run; returns what is still left (empty when clean)."""
+
+
+def claims_dir(pod_dir: Path) -> Path:
+    """Where a run keeps its PersistentVolumeClaims (``<run dir>/claims/<claim>``): beside its
+    pods' directories (``<run dir>/pods/<pod>``), outliving each of them."""
+    return pod_dir.parent.parent / "claims"
 
 
 def first_service_of(topology: Topology, component: str):

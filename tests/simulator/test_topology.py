@@ -64,9 +64,11 @@ def _manifests():
                            {"name": "http", "containerPort": 8080}], probe=probe),
         _deployment("rel-worker", WORKER, env, replicas=3,
                     volumes=[{"name": "work", "emptyDir": {}},
-                             {"name": "data", "persistentVolumeClaim": {"claimName": "d"}}],
+                             {"name": "data", "persistentVolumeClaim": {"claimName": "d"}},
+                             {"name": "host", "hostPath": {"path": "/var/x"}}],
                     mounts=[{"name": "work", "mountPath": "/work"},
-                            {"name": "data", "mountPath": "/data"}],
+                            {"name": "data", "mountPath": "/data"},
+                            {"name": "host", "mountPath": "/host"}],
                     init=True),
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
          "metadata": {"name": "np"}, "spec": {}},
@@ -144,8 +146,15 @@ def test_not_honored_is_reported():
     notes = [str(n) for n in build(_manifests()).notes]
     text = "\n".join(notes)
     assert "initContainer wait" in text
-    assert "persistentVolumeClaim volumes are not honored" in text
+    assert "hostPath volumes are not honored" in text
     assert "NetworkPolicy/np" in text and "Route/r" in text
+
+
+def test_a_claim_is_honored_as_a_directory_of_the_run():
+    topo = build(_manifests())
+    [data] = [m for m in topo.workload("rel-worker").main.mounts if m.name == "data"]
+    assert (data.kind, data.claim) == ("persistentVolumeClaim", "d")
+    assert not any("persistentVolumeClaim volumes" in str(n) for n in topo.notes)
 
 
 def test_template_hash_changes_with_the_template_only():

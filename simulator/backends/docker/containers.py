@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator.backends.base import claims_dir
 from simulator.backends.docker.engine import POD_LABEL, RUN_LABEL
 from simulator.topology import Container, Topology, Workload, quantity
 
@@ -98,6 +99,13 @@ def _volume_args(c: Container, pod_dir: Path, spec: ContainerSpec) -> list[str]:
             size = f",size={int(quantity(m.size_limit))}" if m.size_limit else ""
             # exec: Spark extracts native libraries to /tmp and maps them
             args += ["--tmpfs", f"{m.mount_path}:rw,exec,nosuid,nodev,mode=0777{size}"]
+        elif m.kind == "persistentVolumeClaim" and m.claim:
+            # the run's directory for the claim, outliving the pod's containers; writable by
+            # the arbitrary UID as a claim mounted with fsGroup 0 would be
+            host = claims_dir(pod_dir) / m.claim
+            host.mkdir(parents=True, exist_ok=True)
+            host.chmod(0o777)
+            args += ["-v", f"{host}:{m.mount_path}{':ro' if m.read_only else ''}"]
         elif m.kind in ("secret", "configMap"):
             host = pod_dir / "volumes" / m.name
             for rel, content in m.files:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator.backends.base import claims_dir
 from simulator.local import host_env
 from simulator.local.spark import spark_image_env
 from simulator.run import REPO
@@ -48,10 +49,17 @@ class PodLaunch:
     notes: list[str] = field(default_factory=list)
 
 
+def volume_dir(m: VolumeMount, pod_dir: Path) -> Path:
+    """The host directory behind a volume: the pod's own, or the run's claim directory."""
+    if m.kind == "persistentVolumeClaim" and m.claim:
+        return claims_dir(pod_dir) / m.claim
+    return pod_dir / "volumes" / m.name
+
+
 def _map_path(value: str, mounts: Sequence[VolumeMount], pod_dir: Path) -> str:
     for m in mounts:
         if value == m.mount_path or value.startswith(m.mount_path.rstrip("/") + "/"):
-            return str(pod_dir / "volumes" / m.name) + value[len(m.mount_path.rstrip("/")):]
+            return str(volume_dir(m, pod_dir)) + value[len(m.mount_path.rstrip("/")):]
     for image_path, host in _IMAGE_PATHS:
         if value == image_path or value.startswith(image_path + "/"):
             return str(host) + value[len(image_path):]
@@ -60,7 +68,7 @@ def _map_path(value: str, mounts: Sequence[VolumeMount], pod_dir: Path) -> str:
 
 def _write_volumes(c: Container, pod_dir: Path) -> None:
     for m in c.mounts:
-        vol = pod_dir / "volumes" / m.name
+        vol = volume_dir(m, pod_dir)
         vol.mkdir(parents=True, exist_ok=True)
         for rel, content in m.files:
             f = vol / rel
