@@ -15,7 +15,7 @@ from simulator.oauth import MockOAuthServer, RunningOAuth
 from spark_stack_client import Client, RetryPolicy
 
 # Tokens live this long: long enough for a few calls, short enough to expire inside a test.
-TOKEN_LIFETIME = 4
+TOKEN_LIFETIME = 6
 
 
 @pytest.fixture(scope="session")
