@@ -129,8 +129,8 @@ def _table(jobs: list[Job]) -> str:
         (j.id, j.job, j.state, (j.message or "").splitlines()[0] if j.message else "")
         for j in jobs]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]
-                     for r in rows).rstrip()
+    return "\n".join(("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3]
+                      ).rstrip() for r in rows)
 
 
 def _show(ns: argparse.Namespace, data: Any, human: str) -> None:
