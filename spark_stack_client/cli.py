@@ -169,7 +169,14 @@ def _run(ns: argparse.Namespace) -> int:
         elif ns.cmd == "wait":
             return _wait(ns, api, ns.id)
         elif ns.cmd == "list":
-            jobs = list(api.list())
+            jobs, offset, partial = [], 0, False
+            while offset is not None:  # page by page, to see `partial`
+                page = api.page(offset, 100)
+                jobs += page.items
+                partial, offset = partial or page.partial, page.nextOffset
+            if partial:
+                print("spark-stack: the list may be incomplete (the API could not tell the "
+                      "owner of some jobs in time); ask again shortly", file=sys.stderr)
             _show(ns, [asdict(j) for j in jobs], _table(jobs))
         elif ns.cmd in ("get", "kill"):
             job = api.get(ns.id) if ns.cmd == "get" else api.kill(ns.id)

@@ -3,6 +3,8 @@ so jobs run one at a time), the real API and real tokens from the mock OAuth ser
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import subprocess
 
@@ -50,6 +52,15 @@ def test_cli_submit_wait_logs_exit_codes(live_api, short_oauth, tmp_path) -> Non
     job = json.loads(done.stdout)
     assert job["state"] == "FINISHED"
     assert done.stderr == "", "a progress line although stderr is not a terminal"
+    # on a terminal, the progress line: the job's id, state and seconds elapsed
+    primary, secondary = pty.openpty()
+    with os.fdopen(primary, "rb", buffering=0) as tty:
+        waited = subprocess.run(cli() + ["jobs", "wait", job["id"]], env=env, check=False,
+                                stdout=subprocess.PIPE, stderr=secondary, timeout=120)
+        os.close(secondary)
+        shown = tty.read(4096).decode()
+    assert waited.returncode == 0
+    assert re.search(re.escape(job["id"]) + r"\s+FINISHED\s+\d+s", shown), shown
     logs = run(["jobs", "logs", job["id"]], env)
     assert logs.returncode == 0 and "Pi is roughly" in logs.stdout
 
