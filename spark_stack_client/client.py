@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 
-from .errors import ApiError, ApiUnreachable, AuthError, WaitTimeout, error_class
+from .errors import ApiError, ApiUnreachable, AuthError, WaitTimeout
 from .models import CatalogEntry, Job, JobPage, LogChunk
 
 RETRY_STATUSES = (429, 503)
@@ -111,11 +111,8 @@ class Client:
             body = response.json()
         except ValueError:
             body = None
-        error = ApiError.from_response(response.status_code, body, _retry_after(response),
-                                       response.text[:200])
-        raise error_class(response.status_code)(
-            error.status, error.code, error.message, error.field, error.details,
-            error.retry_after)
+        raise ApiError.from_response(response.status_code, body, _retry_after(response),
+                                     response.text[:200])
 
     # -- the API --------------------------------------------------------------------------------
     def catalog(self) -> list[CatalogEntry]:

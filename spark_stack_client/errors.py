@@ -33,15 +33,17 @@ class ApiError(ClientError):
         self.details = details or []
         self.retry_after = retry_after
 
-    @classmethod
-    def from_response(cls, status: int, body: Any, retry_after: float | None,
+    @staticmethod
+    def from_response(status: int, body: Any, retry_after: float | None,
                       fallback: str = "") -> ApiError:
+        """The exception for this answer: the subclass its status maps to (error_class)."""
+        kind = error_class(status)
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict):  # not the API's shape (a proxy, the token endpoint...)
-            return cls(status, "http_error", fallback or f"HTTP {status}", None, None,
-                       retry_after)
-        return cls(status, str(error.get("code", "http_error")), str(error.get("message", "")),
-                   error.get("field"), error.get("details"), retry_after)
+            return kind(status, "http_error", fallback or f"HTTP {status}", None, None,
+                        retry_after)
+        return kind(status, str(error.get("code", "http_error")), str(error.get("message", "")),
+                    error.get("field"), error.get("details"), retry_after)
 
 
 class AuthError(ApiError):
