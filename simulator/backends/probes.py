@@ -9,6 +9,7 @@ https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-pro
 """
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -141,6 +142,39 @@ class ProbeTracker:
     def seen(self) -> str:
         """What the probes saw last, for progress lines and errors."""
         return "; ".join(f"{n}: {t.last}" for n, t in self._tracks.items()) or "no probes"
+
+
+def pod_tracker(rec, target: Target, exec_in_pod: Exec | None,
+                liveness: bool = False) -> ProbeTracker:
+    """The tracker for a pod's record (``run.PodRecord``) on any backend: its startup and
+    readiness probes (and liveness, for the controller). A pod without probes is ready once its
+    first port accepts connections."""
+    readiness = rec.readiness
+    if rec.startup is None and readiness is None and rec.ports:
+        readiness = Probe("tcpSocket", port=rec.ports[0])
+    return ProbeTracker(target, rec.startup, readiness, rec.liveness if liveness else None,
+                        exec_in_pod)
+
+
+def ready_now(tracker: ProbeTracker) -> tuple[bool, str]:
+    """One look, as `status` takes it: the startup probe (if any) and readiness pass now."""
+    for probe in (tracker.startup, tracker.readiness):
+        if probe is not None:
+            ok, what = run_probe(probe, tracker.target, tracker.exec_in_pod)
+            if not ok:
+                return False, what
+    return True, "probes pass"
+
+
+def master_alive(target: Target, port: int) -> tuple[bool, str]:
+    """The Spark master answers /json/ before it is ALIVE; workers must wait for ALIVE."""
+    host, host_port = target(port)
+    try:
+        with urllib.request.urlopen(f"http://{host}:{host_port}/json/", timeout=2) as resp:
+            status = json.loads(resp.read()).get("status")
+    except (OSError, ValueError) as exc:
+        return False, f"master /json/: {exc}"
+    return status == "ALIVE", f"master /json/ status {status}"
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import urllib.request
 from pathlib import Path
 
 from simulator import images
@@ -24,7 +23,8 @@ from simulator.backends.docker import engine
 from simulator.backends.docker.containers import (ContainerSpec, pod_spec, port_notes,
                                                   run_uid, write_files)
 from simulator.backends.docker.engine import RUN_LABEL, DockerError, docker
-from simulator.backends.probes import PodWait, ProbeTracker, Target, run_probe, wait_ready
+from simulator.backends.probes import (PodWait, ProbeTracker, Target, master_alive, pod_tracker,
+                                       ready_now, wait_ready)
 from simulator.local.base import stderr_progress
 from simulator.run import CONTROLLER, ExtraRecord, PodRecord, RunError, RunState
 from simulator.topology import (Container, ContainerPort, EnvVar, Probe, Security, Topology,
@@ -177,19 +177,9 @@ class DockerBackend:
         return target
 
     def _tracker(self, rec: PodRecord, liveness: bool = False) -> ProbeTracker:
-        readiness = rec.readiness
-        if rec.startup is None and readiness is None and rec.ports:
-            readiness = Probe("tcpSocket", port=rec.ports[0])
         container = rec.container or ""
-        return ProbeTracker(self._target(container), rec.startup, readiness,
-                            rec.liveness if liveness else None,
-                            lambda cmd, timeout: engine.exec_in(container, cmd, timeout))
-
-    def _master_alive(self, target: Target, port: int) -> tuple[bool, str]:
-        host, host_port = target(port)
-        with urllib.request.urlopen(f"http://{host}:{host_port}/json/", timeout=2) as resp:
-            status = json.loads(resp.read()).get("status")
-        return status == "ALIVE", f"master /json/ status {status}"
+        return pod_tracker(rec, self._target(container),
+                           lambda cmd, timeout: engine.exec_in(container, cmd, timeout), liveness)
 
     def _exited(self, container: str) -> str | None:
         st = engine.state(container)
@@ -207,7 +197,7 @@ class DockerBackend:
             also = None
             if rec.master_ui_port:
                 def also(t: Target = tracker.target, port: int = rec.master_ui_port):
-                    return self._master_alive(t, port)
+                    return master_alive(t, port)
             waits[pod] = PodWait(tracker, lambda c=container: self._exited(c),
                                  lambda c=container: engine.logs(c), also)
 
@@ -236,10 +226,7 @@ class DockerBackend:
             alive = bool(engine.state(container).get("Running"))
             ready = False
             if alive:
-                tracker = self._tracker(rec)
-                checks = [p for p in (rec.startup, tracker.readiness) if p is not None]
-                ready = all(run_probe(p, tracker.target, tracker.exec_in_pod)[0]
-                            for p in checks)
+                ready = ready_now(self._tracker(rec))[0]
             out.append(PodStatus(pod, rec.workload, rec.component, rec.ip, alive, ready,
                                  rec.log, f"container {container[:12]}", rec.restarts))
         return out
@@ -325,7 +312,7 @@ class DockerBackend:
                       f"(alias {alias}); waiting until ready")
         probe = Probe("httpGet", port=ready_port, path=ready_path, timeout=2)
         tracker = ProbeTracker(self._target(cid), None, probe, None)
-        also = (lambda: self._master_alive(tracker.target, ready_port)) if alive else None
+        also = (lambda: master_alive(tracker.target, ready_port)) if alive else None
         wait_ready({name: PodWait(tracker, lambda: self._exited(cid),
                                   lambda: engine.logs(cid), also)},
                    120, self.progress, lambda _n: None, f"`docker logs {spec.name}`")

@@ -18,13 +18,14 @@ from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, External
                                      OAuthSpec, PodStatus, Progress, ReadinessError,
                                      ReconcileResult, external_worker, first_service_of,
                                      master_ports, metrics_port)
-from simulator.backends.probes import PodWait, ProbeTracker, at, run_probe, wait_ready
+from simulator.backends.probes import (PodWait, ProbeTracker, at, master_alive, pod_tracker,
+                                       ready_now, wait_ready)
 from simulator.backends.process.pods import image_kind, pod_launch
 from simulator.backends.process.services import (PROXY, ServiceProxy, named_endpoints,
                                                  service_addresses)
 from simulator.local import (ComponentStartError, LocalComponent, MockOAuthProcess, SparkMaster,
                              SparkWorker, cds_cache, ensure_archives, procs, spark_home)
-from simulator.local.base import http_json, stderr_progress
+from simulator.local.base import stderr_progress
 from simulator.local.procs import ProcRecord
 from simulator.run import CONTROLLER, ExtraRecord, PodRecord, RunError, RunState, subnet_for
 from simulator.topology import Workload
@@ -143,34 +144,14 @@ class ProcessBackend:
         return run
 
     def _tracker(self, rec: PodRecord, liveness: bool = False) -> ProbeTracker:
-        readiness = rec.readiness
-        if rec.startup is None and readiness is None and rec.ports:
-            # no probe: ready once its first port accepts connections
-            from simulator.topology import Probe
-            readiness = Probe("tcpSocket", port=rec.ports[0])
-        return ProbeTracker(at(rec.ip), rec.startup, readiness,
-                            rec.liveness if liveness else None, self._exec_in(rec))
+        return pod_tracker(rec, at(rec.ip), self._exec_in(rec), liveness)
 
     def _ready_now(self, rec: PodRecord) -> tuple[bool, str]:
-        """One look as `status` takes it: startup passed (or none) and readiness passes."""
-        tracker = self._tracker(rec)
-        for probe in (rec.startup, tracker.readiness):
-            if probe is not None:
-                ok, what = run_probe(probe, tracker.target, tracker.exec_in_pod)
-                if not ok:
-                    return False, what
-        if rec.master_ui_port:
-            return self._master_alive(rec.ip, rec.master_ui_port)
-        return True, "probes pass"
-
-    @staticmethod
-    def _master_alive(ip: str, port: int) -> tuple[bool, str]:
-        """The Spark master answers /json/ before it is ALIVE; workers must wait for ALIVE."""
-        try:
-            status = http_json(f"http://{ip}:{port}/json/").get("status")
-        except (OSError, ValueError) as exc:
-            return False, f"master /json/: {exc}"
-        return status == "ALIVE", f"master /json/ status {status}"
+        """One look as `status` takes it; a master must also say ALIVE."""
+        ok, what = ready_now(self._tracker(rec))
+        if ok and rec.master_ui_port:
+            return master_alive(at(rec.ip), rec.master_ui_port)
+        return ok, what
 
     def _wait_ready(self, pending: list[str]) -> None:
         waits = {}
@@ -188,7 +169,7 @@ class ProcessBackend:
             also = None
             if rec.master_ui_port:
                 def also(rec: PodRecord = rec) -> tuple[bool, str]:
-                    return self._master_alive(rec.ip, rec.master_ui_port or 8080)
+                    return master_alive(at(rec.ip), rec.master_ui_port or 8080)
             waits[pod] = PodWait(self._tracker(rec), exited,
                                  lambda log=rec.log: procs.tail(log), also)
 
