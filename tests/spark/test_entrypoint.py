@@ -46,11 +46,11 @@ def fake_home(tmp_path: Path) -> Path:
     return home
 
 
-def run(env: dict[str, str], *args: str, user: int | None = None
-        ) -> subprocess.CompletedProcess[str]:
+def run(env: dict[str, str], *args: str, user: int | None = None,
+        entrypoint: Path = ENTRYPOINT) -> subprocess.CompletedProcess[str]:
     base = {"PATH": os.environ["PATH"]}
     base.update(env)
-    return subprocess.run([str(ENTRYPOINT), *args], env=base, capture_output=True, text=True,
+    return subprocess.run([str(entrypoint), *args], env=base, capture_output=True, text=True,
                           timeout=60, user=user, group=0 if user is not None else None)
 
 
@@ -175,18 +175,22 @@ def test_arbitrary_uid_without_passwd_entry_and_without_home(fake_home) -> None:
     import shutil
     import tempfile
 
-    # pytest's tmp dirs are private to root: this test needs a place the other UID can reach.
+    # pytest's tmp dirs are private to root, and so may be the checkout's parents (a CI clone
+    # in a 0700 folder): the other UID gets its own copies of the home and the entrypoint.
     with tempfile.TemporaryDirectory(prefix="spark-stack-uid-") as top:
         top_path = Path(top)
         top_path.chmod(0o755)
         home = shutil.copytree(fake_home, top_path / "spark")
+        for script in (ENTRYPOINT, ENTRYPOINT.with_name("jvm-cds.sh")):     # it sources the 2nd
+            shutil.copy2(script, top_path / script.name)
+        entrypoint = top_path / ENTRYPOINT.name
         scratch = top_path / "tmp"
         scratch.mkdir(mode=0o1777)
         scratch.chmod(0o1777)
         record = scratch / "record.json"
         env = {"SPARK_HOME": str(home), "POD_IP": "127.31.32.33", "RECORD": str(record),
                "TMPDIR": str(scratch), "HOME": "/"}
-        result = run(env, "master", user=1000660000)
+        result = run(env, "master", user=1000660000, entrypoint=entrypoint)
         assert result.returncode == 0, result.stderr
         rec = recorded(record)
         home_dir = scratch / "spark-home-1000660000"
