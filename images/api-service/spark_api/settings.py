@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     catalog_path: Path = PACKAGED_CATALOG
     jobs_dir: str = "/opt/spark-jobs"
     driver_java_options: str = "-XX:TieredStopAtLevel=1"
+    # The driver's web UI (port 4040, spark.ui.enabled). Off: nothing in the API links to it, the
+    # NetworkPolicies keep users away from it, and starting it costs every job its Jetty start
+    # (bench/results/job_latency.json). On for debugging a job live.
+    driver_ui: bool = False
     # Caps on what one submission may ask for (over a cap -> 422 naming the field).
     max_driver_memory: str = "1g"
     max_executor_memory: str = "1g"

@@ -97,6 +97,12 @@ class SparkMaster:
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
         return await asyncio.shield(task)
 
+    @property
+    def latency_properties(self) -> dict[str, str]:
+        """Spark conf that cuts a job's start-up without changing its work, each from a setting
+        (measured A/B by bench/job_latency_bench.py)."""
+        return {"spark.ui.enabled": str(self.settings.driver_ui).lower()}
+
     async def create(self, script_path: str, args: dict[str, Any], app_name: str,
                      properties: dict[str, str]) -> str:
         body = {
@@ -108,7 +114,8 @@ class SparkMaster:
             "sparkProperties": {"spark.app.name": app_name,
                                 "spark.master": self.settings.master_url,
                                 "spark.submit.deployMode": "cluster",
-                                "spark.driver.supervise": "false", **properties,
+                                "spark.driver.supervise": "false",
+                                **self.latency_properties, **properties,
                                 **self.rest_auth.submission_properties},
             "environmentVariables": {"SPARK_ENV_LOADED": "1"},
         }
