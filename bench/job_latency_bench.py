@@ -9,6 +9,11 @@ rotates each round, so load from anything else on the machine hits every variant
   until FINISHED (the fast poll measures the API, not a client's poll interval);
 - ``api_<cut>_off``: the same through a second API process with one latency cut turned back off
   by its setting (``CUTS``): what that one cut is worth, measured A/B;
+- ``rest`` and ``rest_precompiled_off``: the same job through the master's REST gateway with the
+  conf the API sends (``SparkMaster.latency_properties`` included), the second with the job's
+  Python pointed at the pyspark zips WITHOUT bytecode (the installed package's own, by
+  ``spark.pyspark.python``: a shell wrapper that puts them first on PYTHONPATH), i.e. the
+  precompiled-zips cut (images/spark-job/precompile.py) measured A/B;
 - ``spark_submit``: ``spark-submit --deploy-mode client`` on the same cluster (standalone cluster
   mode refuses Python), the same script, arguments, memory and cores, and the API's driver and
   executor JVM flags (SPARK_API_DRIVER_JAVA_OPTIONS' default): the peer a user could tune too.
@@ -40,7 +45,8 @@ from typing import Any
 import httpx
 
 from bench.common import record, summary
-from simulator.local import JobApi, SparkCluster, free_loopback, spark_home
+from simulator.local import JobApi, SparkCluster, free_loopback, pyspark_dir, spark_home
+from simulator.local import submit as rest
 from simulator.local.oauth import client_token
 from simulator.local.spark import JOBS_DIR
 from simulator.oauth import MockOAuthServer
@@ -198,6 +204,40 @@ def through_api(cluster: SparkCluster, api: httpx.Client, known: dict[str, set[s
     return timeline.points
 
 
+def through_rest(cluster: SparkCluster, properties: dict[str, str], known: dict[str, set[str]]
+                 ) -> dict[str, float]:
+    """The master's REST gateway, as the API submits (minus the API itself)."""
+    body = rest.create_request(cluster.master_url, "pi", JOB_ARGS, "bench-latency-rest",
+                               **properties)
+    timeline = Timeline()
+    watchers = Watchers(cluster, timeline, known, driver_log=True)
+    try:
+        driver = rest.submit(cluster.rest_url, body)
+        while (state := rest.status(cluster.rest_url, driver).get("driverState")) \
+                not in rest.TERMINAL:
+            time.sleep(POLL)
+        timeline.mark("api_finished")
+        timeline.points["total"] = timeline.points["api_finished"]
+        time.sleep(3 * POLL)
+    finally:
+        watchers.close()
+    output = rest.driver_output(cluster.work_dirs, driver)
+    if state != "FINISHED" or "Pi is roughly" not in output:
+        raise RuntimeError(f"bench job {driver} ended {state}; stdout: {output[-500:]!r}")
+    return timeline.points
+
+
+def plain_zips_python(base: Path) -> str:
+    """A python for ``spark.pyspark.python`` that imports pyspark from the installed package's
+    zips (no bytecode in them), as every job did before precompile.py."""
+    zips = ":".join(str(p) for p in sorted((pyspark_dir() / "python" / "lib").glob("*.zip")))
+    wrapper = base / "python-plain-zips"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{zips}${{PYTHONPATH:+:$PYTHONPATH}}" '
+                       f'exec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
 def through_spark_submit(cluster: SparkCluster, java_options: str, local_ip: str,
                          known: dict[str, set[str]]) -> dict[str, float]:
     """Client mode: the driver is spark-submit's own JVM on this host (at ``local_ip``)."""
@@ -259,9 +299,14 @@ def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def main() -> dict[str, Any]:
-    from spark_api.settings import Settings  # the API's own default JVM flags
+    from spark_api.settings import Settings  # the API's own defaults
+    from spark_api.spark import SparkMaster
 
     java_options = Settings.model_fields["driver_java_options"].default
+    api_conf = {**SparkMaster(Settings(master_url="spark://x:7077", auth_mode="disabled"),
+                              None).latency_properties,  # type: ignore[arg-type]
+                "spark.driver.extraJavaOptions": java_options,
+                "spark.executor.extraJavaOptions": java_options}
     base = Path(tempfile.mkdtemp(prefix="bench-latency-"))
     print(f"[bench latency] master + 1 worker, mock OAuth, {1 + len(CUTS)} API process(es); "
           f"work dir {base}", flush=True)
@@ -287,6 +332,11 @@ def main() -> dict[str, Any]:
         variants: dict[str, Callable[[], dict[str, float]]] = {
             name: (lambda c=client: through_api(cluster, c, known))
             for name, client in clients.items()}
+        plain = plain_zips_python(base)
+        variants["rest"] = lambda: through_rest(cluster, api_conf, known)
+        variants["rest_precompiled_off"] = lambda: through_rest(cluster, {
+            **api_conf, "spark.pyspark.python": plain, "spark.pyspark.driver.python": plain},
+            known)
         variants["spark_submit"] = lambda: through_spark_submit(cluster, java_options, local_ip,
                                                                 known)
         print("[bench latency] warm-up: one job per variant (not counted)", flush=True)
@@ -313,6 +363,8 @@ def main() -> dict[str, Any]:
     ratio = totals["api"]["median"] / totals["spark_submit"]["median"]
     cuts = {cut: round(totals[f"api_{cut}_off"]["median"] - totals["api"]["median"], 3)
             for cut in CUTS}
+    cuts["precompiled_zips"] = round(totals["rest_precompiled_off"]["median"]
+                                     - totals["rest"]["median"], 3)
     print(f"\n  timeline medians (s since submit), n={RUNS}:")
     width = max(len(n) for n in names) + 2
     print(f"    {'point':22}" + "".join(f"{n:>{width}}" for n in names))
