@@ -1,0 +1,124 @@
+"""Scale-up as the user runs it: ``python -m simulator scale RUN_ID workers 6`` from 2 workers,
+until the master's /json/ counts 6 ALIVE workers (process backend), phase by phase.
+
+A full-stack run with 2 workers (1 core / 512m) is brought up in this process (not timed); then,
+``RUNS`` times: the CLI is started as a user starts it (a fresh interpreter, its own run-state
+load, render and reconcile) while this process polls the master every 50 ms, and afterwards the
+stack goes back to 2 workers (not timed). Phases come from the moments the CLI's progress lines
+appear on its stderr (each line stamped as it is read) and from the master:
+
+- ``cli_to_first_line``: interpreter start, imports and loading the run (no output before);
+- ``render``: up to "rendered N objects";
+- ``launch``: up to the last "started <pod>" (reconcile: new pods' processes launched);
+- ``jvm_start_to_ready``: up to the last "ready: <pod>" (the workers' JVMs start, their probes
+  pass; as the kubelet's probes, at most 0.5 s apart while waiting);
+- ``registered``: the master counts 6 ALIVE (polled here, independently of the CLI);
+- ``cli_exit``: the CLI's own end (its summary table, the controller check).
+Aim (issue 13): ALIVE <= 3 s after the command starts. bench/results/scale.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+from bench.common import record, summary
+
+RUNS = int(os.environ.get("BENCH_SCALE_RUNS", "3"))
+FROM, TO = 2, 6
+PHASES = [("render", r"^rendered \d+ objects"), ("launch", r"^started .*-worker-"),
+          ("jvm_start_to_ready", r"^ready: .*-worker-")]
+
+
+def alive_workers(ui: str) -> int:
+    with urllib.request.urlopen(f"{ui}/json/", timeout=5) as resp:
+        return int(json.loads(resp.read()).get("aliveworkers", 0))
+
+
+def scale_once(run_id: str, ui: str) -> dict[str, float]:
+    """One ``scale RUN_ID workers TO`` through the CLI; the phases, seconds since its start."""
+    points: dict[str, float] = {}
+    done = threading.Event()
+    t0 = time.perf_counter()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                if alive_workers(ui) >= TO:
+                    points["registered"] = time.perf_counter() - t0
+                    return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "scale", run_id, "workers",
+                             str(TO)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    for line in proc.stderr or ():
+        now = time.perf_counter() - t0
+        lines.append(f"{now:7.3f} {line.rstrip()}")
+        points.setdefault("cli_to_first_line", now)
+        for phase, pattern in PHASES:
+            if re.search(pattern, line):
+                points[phase] = now  # the last matching line ends the phase
+    out = (proc.stdout.read() if proc.stdout else "")
+    code = proc.wait()
+    points["cli_exit"] = time.perf_counter() - t0
+    poller.join(timeout=60)
+    done.set()
+    if code != 0 or "registered" not in points:
+        raise RuntimeError(f"scale failed ({code}): {out}\n" + "\n".join(lines[-30:]))
+    return {k: round(v, 3) for k, v in points.items()}
+
+
+def main() -> None:
+    os.environ.setdefault("SPARK_STACK_RUNS_DIR", tempfile.mkdtemp(prefix="bench-scale-"))
+    from simulator.scenarios import load
+    from simulator.stack import Stack
+
+    load_before = os.getloadavg()[0]
+    stack = Stack.create(load("full-stack"), [f"spark-job.spark.worker.replicas={FROM}",
+                                              "spark-job.spark.worker.memory=512m"],
+                         progress=lambda _msg: None)
+    runs: list[dict[str, float]] = []
+    try:
+        stack.up()
+        ui = stack.master_ui()
+        assert ui, "the full-stack run has a master"
+        for i in range(RUNS):
+            points = scale_once(stack.state.run_id, ui)
+            runs.append(points)
+            print(f"[bench scale] run {i + 1}/{RUNS}: {TO} ALIVE after "
+                  f"{points['registered']:.2f} s, CLI exit {points['cli_exit']:.2f} s "
+                  f"({points})", flush=True)
+            Stack.load(stack.state.run_id, progress=lambda _msg: None).scale("workers", FROM)
+    finally:
+        left = Stack.load(stack.state.run_id, progress=lambda _msg: None).down()
+    order = ["cli_to_first_line", "render", "launch", "jvm_start_to_ready", "registered",
+             "cli_exit"]
+    medians = {p: round(statistics.median(r[p] for r in runs), 3) for p in order
+               if all(p in r for r in runs)}
+    print(f"  scale {FROM} -> {TO} through the CLI, medians (s since the command started): "
+          f"{medians}")
+    record("scale", {
+        "what": f"`python -m simulator scale RUN_ID workers {TO}` from {FROM} on a full-stack "
+                "process-backend run (workers 1 core / 512m), until the master counts "
+                f"{TO} ALIVE; n={RUNS}",
+        "aim_alive_s": 3.0, "alive_s": summary([r["registered"] for r in runs]),
+        "cli_exit_s": summary([r["cli_exit"] for r in runs]),
+        "phase_medians_s": medians, "runs": runs,
+        "load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2),
+        "left_after_down": left})
+
+
+if __name__ == "__main__":
+    main()
