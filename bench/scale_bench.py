@@ -14,6 +14,10 @@ appear on its stderr (each line stamped as it is read) and from the master:
   pass; as the kubelet's probes, at most 0.5 s apart while waiting);
 - ``registered``: the master counts 6 ALIVE (polled here, independently of the CLI);
 - ``cli_exit``: the CLI's own end (its summary table, the controller check).
+Also the CPU seconds each new worker's process tree (bash entrypoint, spark-class's launcher JVM,
+the worker JVM) had used when its probes passed, read by psutil right after the CLI exits: the
+JVM start's cost independent of the load, and with it the least wall time 4 of them can take on
+this machine's cores.
 Aim (issue 13): ALIVE <= 3 s after the command starts. bench/results/scale.json.
 """
 from __future__ import annotations
@@ -40,6 +44,20 @@ PHASES = [("render", r"^rendered \d+ objects"), ("launch", r"^started .*-worker-
 def alive_workers(ui: str) -> int:
     with urllib.request.urlopen(f"{ui}/json/", timeout=5) as resp:
         return int(json.loads(resp.read()).get("aliveworkers", 0))
+
+
+def workers_cpu(run_id: str, pods: list[str]) -> list[float]:
+    """CPU seconds (user + system) used so far by each pod's process and its descendants."""
+    from simulator.local.procs import ProcRecord
+    from simulator.run import RunState
+
+    state = RunState.load(run_id)
+    out = []
+    for pod in pods:
+        proc = ProcRecord.from_json(state.pods[pod].proc).process()
+        tree = [proc, *proc.children(recursive=True)] if proc else []
+        out.append(round(sum(sum(p.cpu_times()[:2]) for p in tree), 2))
+    return out
 
 
 def scale_once(run_id: str, ui: str) -> dict[str, float]:
@@ -82,6 +100,7 @@ def scale_once(run_id: str, ui: str) -> dict[str, float]:
 
 def main() -> None:
     os.environ.setdefault("SPARK_STACK_RUNS_DIR", tempfile.mkdtemp(prefix="bench-scale-"))
+    from simulator.run import RunState
     from simulator.scenarios import load
     from simulator.stack import Stack
 
@@ -94,8 +113,12 @@ def main() -> None:
         stack.up()
         ui = stack.master_ui()
         assert ui, "the full-stack run has a master"
+        before = set(stack.state.pods)
         for i in range(RUNS):
             points = scale_once(stack.state.run_id, ui)
+            new = sorted(set(RunState.load(stack.state.run_id).pods) - before)
+            cpu = workers_cpu(stack.state.run_id, new)
+            points["worker_cpu_s_median"] = statistics.median(cpu)
             runs.append(points)
             print(f"[bench scale] run {i + 1}/{RUNS}: {TO} ALIVE after "
                   f"{points['registered']:.2f} s, CLI exit {points['cli_exit']:.2f} s "
@@ -104,7 +127,7 @@ def main() -> None:
     finally:
         left = Stack.load(stack.state.run_id, progress=lambda _msg: None).down()
     order = ["cli_to_first_line", "render", "launch", "jvm_start_to_ready", "registered",
-             "cli_exit"]
+             "cli_exit", "worker_cpu_s_median"]
     medians = {p: round(statistics.median(r[p] for r in runs), 3) for p in order
                if all(p in r for r in runs)}
     print(f"  scale {FROM} -> {TO} through the CLI, medians (s since the command started): "
@@ -115,7 +138,9 @@ def main() -> None:
                 f"{TO} ALIVE; n={RUNS}",
         "aim_alive_s": 3.0, "alive_s": summary([r["registered"] for r in runs]),
         "cli_exit_s": summary([r["cli_exit"] for r in runs]),
-        "phase_medians_s": medians, "runs": runs,
+        "phase_medians_s": medians, "runs": runs, "cpus": os.cpu_count(),
+        "least_wall_for_new_workers_s": round(
+            (TO - FROM) * medians["worker_cpu_s_median"] / (os.cpu_count() or 1), 2),
         "load_1m_before": round(load_before, 2), "load_1m_after": round(os.getloadavg()[0], 2),
         "left_after_down": left})
 
