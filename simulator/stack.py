@@ -8,6 +8,7 @@ re-render with the new values and a reconcile of the backend: only changed pods 
 """
 from __future__ import annotations
 
+import copy
 import json
 import secrets as pysecrets
 import time
@@ -204,7 +205,41 @@ class Stack:
             raise RunError("scale: replicas must be >= 0")
         key = ("spark-job.spark.worker.replicas" if what == "workers"
                else "api-service.replicaCount")
+        if not set_values:
+            scaled = self._scale_applied("worker" if what == "workers" else "api", key, replicas)
+            if scaled is not None:
+                return scaled
         return self.upgrade([*set_values, f"{key}={replicas}"])
+
+    def _scale_applied(self, component: str, key: str, replicas: int) -> ReconcileResult | None:
+        """Scale without rendering again: a replica count changes nothing in the rendered chart
+        but that one workload's ``spec.replicas`` (tests/simulator/test_scale_in_place.py holds
+        the chart to it, and the values schema asks only for an integer >= 0, checked above),
+        so it is set in the manifests applied last, the run's values get ``key`` as ``upgrade``
+        would record it, and the backend reconciles. Skips the Helm engine's load and render and
+        every manifest's validation: most of a ``scale`` before its pods start. None (render
+        instead) when there is no applied manifest or not exactly one such workload."""
+        with self.state.locked():
+            self.state.refresh()
+            outside = {(o.get("kind"), (o.get("metadata") or {}).get("name"))
+                       for o in self.extra_objects()}
+            objects = [copy.deepcopy(o) for o in self.state.manifests
+                       if (o.get("kind"), (o.get("metadata") or {}).get("name")) not in outside]
+            if not objects:
+                return None
+            targets = {(w.kind, w.name) for w in topology.build(
+                objects, self.state.namespace, self.extra_objects()).by_component(component)}
+            if len(targets) != 1:
+                return None
+            for obj in objects:
+                if (obj.get("kind"), obj["metadata"].get("name")) in targets:
+                    obj["spec"]["replicas"] = replicas
+            topo = topology.build(objects, self.state.namespace, self.extra_objects())
+            self.state.set_values = [s for s in self.state.set_values
+                                     if s.split("=", 1)[0] != key] + [f"{key}={replicas}"]
+            self.progress(f"scaled {'/'.join(next(iter(targets)))} to {replicas} in the applied "
+                          f"manifests (a replica count needs no render)")
+            return self._apply(objects, topo)
 
     def upgrade(self, set_values: Sequence[str]) -> ReconcileResult:
         """The run's --set values with these replacing the same keys, then reconcile."""
