@@ -163,7 +163,9 @@ def _extra_values(stack, args: argparse.Namespace) -> None:
 def cmd_scale(args: argparse.Namespace) -> int:
     stack = _load(args.run_id)
     _extra_values(stack, args)
-    return _reconcile(stack, lambda: stack.scale(args.what, args.replicas, args.set_values))
+    changed = bool(args.values_files or args.set_string_values)  # read again: render
+    return _reconcile(stack, lambda: stack.scale(args.what, args.replicas, args.set_values,
+                                                 rerender=changed))
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ Outside the release (as on a real cluster, where these exist before ``helm insta
 OAuth server (started only while the API is installed), the owner Secret (created like
 ``kubectl create secret``, referenced by ``api-service.ownerSecret.existingSecret``), and for
 service-only an external Spark master + workers. Every change (``scale``, ``upgrade``) is a
-re-render with the new values and a reconcile of the backend: only changed pods are touched.
+re-render with the new values and a reconcile of the backend: only changed pods are touched
+(a replica count alone is set in the manifests applied last, without rendering again).
 """
 from __future__ import annotations
 
@@ -198,14 +199,17 @@ class Stack:
             self.state.set_values = list(sets)
             return self._apply(objects, topo)
 
-    def scale(self, what: str, replicas: int, set_values: Sequence[str] = ()) -> ReconcileResult:
+    def scale(self, what: str, replicas: int, set_values: Sequence[str] = (), *,
+              rerender: bool = False) -> ReconcileResult:
+        """``rerender``: the run's values files or --set-string values changed too (scale's -f),
+        so the chart must be rendered again even without ``set_values``."""
         if what not in ("workers", "api"):
             raise RunError(f"scale: {what!r} is not scalable; use `workers` or `api`")
         if replicas < 0:
             raise RunError("scale: replicas must be >= 0")
         key = ("spark-job.spark.worker.replicas" if what == "workers"
                else "api-service.replicaCount")
-        if not set_values:
+        if not set_values and not rerender:
             scaled = self._scale_applied("worker" if what == "workers" else "api", key, replicas)
             if scaled is not None:
                 return scaled

@@ -72,4 +72,6 @@ def test_other_values_still_render(applied, monkeypatch: pytest.MonkeyPatch) -> 
     assert len(rendered) == 1 and "spark-job.spark.worker.memory=768m" in rendered[0]
     stack.scale("workers", 4)
     assert len(rendered) == 1, "a replica count alone renders nothing"
-    assert len(calls) == 2
+    stack.scale("workers", 5, rerender=True)   # scale -f FILE: the file is read again
+    assert len(rendered) == 2
+    assert len(calls) == 3
