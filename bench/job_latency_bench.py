@@ -312,7 +312,8 @@ def main() -> dict[str, Any]:
           f"work dir {base}", flush=True)
     cluster = SparkCluster(base / "spark", workers=1, worker_memory="1g")
     oauth_ip, _ = free_loopback()
-    oauth = MockOAuthServer(oauth_ip, 0, CLIENTS, audience=AUDIENCE)
+    # one token for the whole bench (a loaded machine can take well over the default 300 s)
+    oauth = MockOAuthServer(oauth_ip, 0, CLIENTS, audience=AUDIENCE, token_lifetime=7200)
     apis: dict[str, JobApi] = {}
     clients: dict[str, httpx.Client] = {}
     runs: dict[str, list[dict[str, float]]] = {}
