@@ -50,7 +50,7 @@ class DriverRef:
     """What the master's /json/ says about a driver that a lookup needs."""
 
     id: str
-    worker_ui: str | None  # None: not launched (yet), or its worker is gone
+    worker_ui: str | None  # None: not launched (yet), or no live worker has its log
 
 
 class OwnerIndex:
@@ -75,6 +75,18 @@ class OwnerIndex:
             self._known.move_to_end(driver_id)
             return self._known[driver_id]
         return UNRESOLVED
+
+    def learn(self, driver_id: str, owner: Owner | None) -> None:
+        """Record an owner proven otherwise: this replica submitted the driver, or its owner
+        presented the HMAC-checked job id. The only way a driver that never ran on a worker
+        (killed while waiting), or whose worker is gone for good, can be listed: the master
+        shows no owner fact for those (Spark's /json/ gives a driver's id, state, cores,
+        memory, worker and main class only), so it is known to the replica that learned it."""
+        self._known[driver_id] = owner
+        self._known.move_to_end(driver_id)
+        self._failed.pop(driver_id, None)
+        while len(self._known) > self.max_entries:
+            self._known.popitem(last=False)
 
     async def _read_owner(self, ref: DriverRef) -> Owner | None | Any:
         assert ref.worker_ui is not None
@@ -102,11 +114,8 @@ class OwnerIndex:
             return UNRESOLVED
         match = _APP_NAME_PROP.search(head.text)
         owner = parse_app_name(match.group(1)) if match else None
-        self._known[ref.id] = owner
-        self._failed.pop(ref.id, None)
         self._count("found" if owner else "not_api")
-        while len(self._known) > self.max_entries:
-            self._known.popitem(last=False)
+        self.learn(ref.id, owner)
         return owner
 
     def _lookup(self, ref: DriverRef) -> asyncio.Task[Owner | None] | None:

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # Admission control (admission.py): refuse with 429 + Retry-After a job the cluster has no
     # room for now (its driver and one executor), instead of letting it wait forever.
     admission_control: bool = True
+    # `supervise: true` in a submission (spark.driver.supervise: the master relaunches a driver
+    # whose worker died, and the worker restarts one that exits non-zero, without limit): off
+    # unless the operator allows it, since a failing supervised job is restarted forever.
+    allow_supervise: bool = False
     # Listing: how long one GET /v1/jobs waits for owner lookups (worker log reads) before it
     # answers with what it knows (partial: true), and how many lookups run at once (own pool).
     list_owner_budget: float = Field(default=3.0, gt=0, le=60)

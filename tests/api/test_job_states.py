@@ -1,0 +1,78 @@
+"""Job states and their messages (spark_api/states.py) from what the master reports, without a
+JVM: the /json/ documents here have the shape Spark 4's JsonProtocol writes (workers with id,
+host, state, webuiaddress; drivers with id, state, worker)."""
+from __future__ import annotations
+
+import pytest
+
+from spark_api.states import TERMINAL, JobState, describe, worker_fact
+
+W_ALIVE = "worker-20261201010101-10.0.0.2-7078"
+W_DEAD = "worker-20261201010101-10.0.0.3-7078"
+W_DECOM = "worker-20261201010101-10.0.0.4-7078"
+W_FORGOTTEN = "worker-20261201010101-spark-worker-1.ns.svc-7078"
+CLUSTER = {"workers": [
+    {"id": W_ALIVE, "host": "10.0.0.2", "state": "ALIVE", "webuiaddress": "http://10.0.0.2:8081"},
+    {"id": W_DEAD, "host": "10.0.0.3", "state": "DEAD", "webuiaddress": "http://10.0.0.3:8081"},
+    {"id": W_DECOM, "host": "10.0.0.4", "state": "DECOMMISSIONED",
+     "webuiaddress": "http://10.0.0.4:8081"},
+]}
+LAUNCH_ERROR = ("Exception from the cluster:\njava.io.IOException: Cannot run program "
+                "\"/nope/java\"\n\tat java.base/java.lang.ProcessBuilder.start(...)")
+
+
+def job(driver_state: str, worker_id: str | None, spark_message: str | None = None):
+    return describe(driver_state, worker_fact(CLUSTER, worker_id), spark_message)
+
+
+@pytest.mark.parametrize("driver_state,worker,spark_message,state,says", [
+    ("SUBMITTED", None, None, "SUBMITTED", "waiting for a worker"),
+    ("RUNNING", W_ALIVE, None, "RUNNING", None),
+    ("FINISHED", W_ALIVE, None, "FINISHED", "exited with code 0"),
+    ("FAILED", W_ALIVE, None, "FAILED", "non-zero"),
+    ("KILLED", None, None, "KILLED", "killed before its driver was launched"),
+    ("KILLED", W_ALIVE, None, "KILLED", "killed by a DELETE"),
+    ("KILLED", W_DEAD, None, "KILLED", f"when worker {W_DEAD} (10.0.0.3) stopped"),
+    ("KILLED", W_DECOM, None, "KILLED",
+     f"worker {W_DECOM} (10.0.0.4) was decommissioned while running the driver"),
+    ("ERROR", W_DEAD, None, "ERROR",
+     f"worker {W_DEAD} (10.0.0.3) was lost while running the driver"),
+    ("ERROR", W_DECOM, None, "ERROR",
+     f"worker {W_DECOM} (10.0.0.4) was decommissioned while running the driver"),
+    ("ERROR", W_FORGOTTEN, None, "ERROR",
+     f"worker {W_FORGOTTEN} (spark-worker-1.ns.svc) was lost while running the driver"),
+    ("ERROR", W_ALIVE, LAUNCH_ERROR, "ERROR",
+     "could not be launched: java.io.IOException: Cannot run program"),
+    ("RELAUNCHING", W_DEAD, None, "ERROR", "relaunched the job (supervise) as a new driver"),
+    ("UNKNOWN", W_ALIVE, None, "SUBMITTED", "recovering"),
+    ("SOMETHING_NEW", None, None, "SUBMITTED", "waiting"),
+])
+def test_state_and_message(driver_state, worker, spark_message, state, says) -> None:
+    got_state, message = job(driver_state, worker, spark_message)
+    assert got_state is JobState(state)
+    if says is None:
+        assert message is None
+    else:
+        assert message is not None and says in message, message
+
+
+@pytest.mark.parametrize("driver_state", ["FINISHED", "FAILED", "KILLED", "ERROR", "RELAUNCHING"])
+@pytest.mark.parametrize("worker", [None, W_ALIVE, W_DEAD, W_DECOM, W_FORGOTTEN])
+def test_every_terminal_state_says_why(driver_state, worker) -> None:
+    state, message = job(driver_state, worker)
+    assert state in TERMINAL and message, (state, message)
+
+
+def test_a_lost_worker_is_named_with_its_host_and_the_logs_are_said_gone() -> None:
+    state, message = job("FAILED", W_DEAD)
+    assert state is JobState.FAILED
+    assert f"its logs were on worker {W_DEAD} (10.0.0.3), which is gone" in message
+
+
+def test_worker_facts() -> None:
+    assert worker_fact(CLUSTER, None) is None and worker_fact(CLUSTER, "None") is None
+    alive, dead = worker_fact(CLUSTER, W_ALIVE), worker_fact(CLUSTER, W_DEAD)
+    assert not alive.gone and dead.gone and dead.webui == "http://10.0.0.3:8081"
+    forgotten = worker_fact(CLUSTER, W_FORGOTTEN)
+    assert forgotten.gone and forgotten.state is None
+    assert worker_fact(CLUSTER, "odd-id").host is None
