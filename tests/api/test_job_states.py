@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from spark_api.states import TERMINAL, JobState, describe, worker_fact
+from spark_api.routers.jobs import _log_readers
+from spark_api.states import TERMINAL, JobState, address_of, describe, worker_fact
 
 W_ALIVE = "worker-20261201010101-10.0.0.2-7078"
 W_DEAD = "worker-20261201010101-10.0.0.3-7078"
@@ -76,3 +77,19 @@ def test_worker_facts() -> None:
     forgotten = worker_fact(CLUSTER, W_FORGOTTEN)
     assert forgotten.gone and forgotten.state is None
     assert worker_fact(CLUSTER, "odd-id").host is None
+
+
+def test_logs_are_read_from_the_live_worker_at_the_same_address() -> None:
+    """A worker started again at its address (new id, the DEAD entry dropped by the master)
+    serves its old drivers' logs; a DEAD worker with no live successor serves nothing."""
+    restarted = "worker-20261201020202-10.0.0.3-7078"
+    cluster = {"workers": [*CLUSTER["workers"][:1], {
+        "id": restarted, "host": "10.0.0.3", "state": "ALIVE",
+        "webuiaddress": "http://10.0.0.3:8081"}, *CLUSTER["workers"][2:]]}
+    reader = _log_readers(cluster)
+    assert reader(W_DEAD) == "http://10.0.0.3:8081"  # no longer listed, same address
+    assert reader(W_ALIVE) == "http://10.0.0.2:8081"
+    assert reader(W_DECOM) == "http://10.0.0.4:8081"  # still running until its drivers end
+    assert reader(None) is None and reader("None") is None
+    assert _log_readers(CLUSTER)(W_DEAD) is None
+    assert address_of(W_FORGOTTEN) == "spark-worker-1.ns.svc-7078"

@@ -86,10 +86,16 @@ class WorkerFact:
         return "was lost"
 
 
+def address_of(worker_id: str) -> str | None:
+    """``worker-<yyyyMMddHHmmss>-<host>-<port>`` (Spark's Worker.generateWorkerId) ->
+    ``<host>-<port>``: the same for a worker started again at the same address."""
+    parts = worker_id.split("-", 2)
+    return parts[2] if len(parts) == 3 and parts[0] == "worker" and "-" in parts[2] else None
+
+
 def _host_from_id(worker_id: str) -> str | None:
-    """``worker-<yyyyMMddHHmmss>-<host>-<port>`` -> host (Spark's Worker.generateWorkerId)."""
-    parts = worker_id.split("-")
-    return ("-".join(parts[2:-1]) or None) if len(parts) >= 4 else None
+    address = address_of(worker_id)
+    return address.rsplit("-", 1)[0] if address else None
 
 
 def worker_fact(cluster: Mapping[str, Any] | None, worker_id: str | None) -> WorkerFact | None:

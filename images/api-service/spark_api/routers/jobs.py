@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Annotated, Literal
 
@@ -21,7 +22,7 @@ from ..openapi import errors
 from ..owners import UNRESOLVED, DriverRef, OwnerIndex
 from ..settings import MIN_MEMORY_MB, Settings, memory_mb
 from ..spark import DriverStatus, SparkMaster, SparkUnavailable
-from ..states import TERMINAL, WorkerFact, describe, from_driver_state, worker_fact
+from ..states import TERMINAL, WorkerFact, address_of, describe, from_driver_state, worker_fact
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = logging.getLogger("spark_api.jobs")
@@ -186,7 +187,7 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
     partial = False
     for start in range(0, len(drivers), batch):
         chunk = drivers[start:start + batch]
-        refs = [DriverRef(str(d.get("id", "")), uis.get(str(d.get("worker")))) for d in chunk]
+        refs = [DriverRef(str(d.get("id", "")), uis(d.get("worker"))) for d in chunk]
         for driver, owner in zip(chunk, await owners.owners(refs, deadline)):
             if owner is UNRESOLVED:
                 partial = True
@@ -204,20 +205,20 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
                    nextOffset=offset + limit if len(mine) > offset + limit else None)
 
 
-def _log_readers(cluster: dict) -> dict[str, str]:
-    """Worker id -> a live worker UI that serves that worker's driver logs.
+def _log_readers(cluster: dict) -> Callable[[str | None], str | None]:
+    """A driver's worker id -> the UI of a live worker that serves that worker's driver logs.
 
-    Only live workers can be asked. A worker that died and was started again (same pod, same
-    address and work dir, a new worker id) serves its old drivers' logs too, so a driver whose
-    worker is DEAD is read from the live worker on the same UI address, if there is one; a
-    driver whose worker is gone for good is known from the cache or not at all (like one never
-    launched), so it does not make every list partial."""
-    workers = cluster.get("workers", [])
-    # A DECOMMISSIONED worker still runs (and serves logs) until its drivers are done.
-    live = {w.get("webuiaddress") for w in workers
-            if w.get("state") in ("ALIVE", "DECOMMISSIONED") and w.get("webuiaddress")}
-    return {str(w.get("id")): w["webuiaddress"] for w in workers
-            if w.get("webuiaddress") in live}
+    Only live workers can be asked (a DECOMMISSIONED one still runs until its drivers are done).
+    A worker that died and was started again at the same address (a restarted container: same
+    pod IP, port and work dir, a new worker id; Spark drops the DEAD entry from /json/ when it
+    registers) serves its old drivers' logs too, so a driver is read from the live worker with
+    the same ``<host>-<port>`` in its id. A driver whose worker is gone for good is known from
+    the owner cache or not at all (like one never launched), so it does not make every list
+    partial."""
+    by_address = {address_of(str(w.get("id"))): w["webuiaddress"]
+                  for w in cluster.get("workers", [])
+                  if w.get("state") in ("ALIVE", "DECOMMISSIONED") and w.get("webuiaddress")}
+    return lambda worker_id: by_address.get(address_of(worker_id)) if worker_id else None
 
 
 @router.get("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404))
@@ -295,7 +296,7 @@ async def job_logs(job_id: str, principal: Reader, master: MasterDep, ownership:
         if worker is None:
             return LogChunk(id=job_id, stream=stream, offset=offset, length=0, total=0,
                             nextOffset=offset, text="")
-        ui = _log_readers(cluster).get(worker.id)
+        ui = _log_readers(cluster)(worker.id)
         if ui is None:
             raise _logs_gone(worker)
         try:
