@@ -64,6 +64,11 @@ def test_every_terminal_state_says_why(driver_state, worker) -> None:
     assert state in TERMINAL and message, (state, message)
 
 
+def test_a_relaunched_job_names_its_new_id_when_known() -> None:
+    state, message = describe("RELAUNCHING", worker_fact(CLUSTER, W_DEAD), None, "NEW-ID")
+    assert state is JobState.ERROR and message.endswith("(supervise) as job NEW-ID")
+
+
 def test_a_lost_worker_is_named_with_its_host_and_the_logs_are_said_gone() -> None:
     state, message = job("FAILED", W_DEAD)
     assert state is JobState.FAILED

@@ -182,6 +182,9 @@ def test_supervise_relaunches_the_driver_on_another_worker(cluster, alice) -> No
             time.sleep(1)
         assert len(new) == 1, f"no relaunched job listed: {listed(alice)}"
         assert new[0]["driverId"] > driver_id
+        # The old id names the new one (the only newer driver of the same job and owner).
+        old = alice.get(f"/v1/jobs/{job_id}").json()
+        assert f"relaunched the job (supervise) as job {new[0]['id']}" in old["message"], old
         done = poll(alice, new[0]["id"], lambda j: j["state"] in TERMINAL, "terminal")
         assert done["state"] == "FINISHED", done
     finally:

@@ -120,16 +120,21 @@ def _spark_reason(spark_message: str | None) -> str | None:
 
 
 def describe(driver_state: str | None, worker: WorkerFact | None,
-             spark_message: str | None = None) -> tuple[JobState, str | None]:
-    """The API state and a message saying why (every terminal state has one)."""
+             spark_message: str | None = None,
+             relaunched_as: str | None = None) -> tuple[JobState, str | None]:
+    """The API state and a message saying why (every terminal state has one).
+
+    ``relaunched_as``: the job id of the driver the master relaunched this one as, if known."""
     state = from_driver_state(driver_state)
     spark = (driver_state or "UNKNOWN").upper()
     logs_gone = f" (its logs were on {worker.label}, which is gone)" \
         if worker is not None and worker.gone else ""
     if spark == "RELAUNCHING":
         where = f"{worker.label} {worker.fate}" if worker is not None else "its worker was lost"
+        new = f"job {relaunched_as}" if relaunched_as else \
+            "a new driver, listed under a new job id"
         return state, (f"{where} while running the driver; the master relaunched the job "
-                       "(supervise) as a new driver, listed under a new job id")
+                       f"(supervise) as {new}")
     if spark == "UNKNOWN":
         return state, "the Spark master is recovering; the state is not known yet"
     if state is JobState.SUBMITTED:

@@ -41,9 +41,10 @@ def _unavailable(exc: SparkUnavailable) -> ApiError:
 
 
 def _job(request: Request, job_id: str, ref: JobRef, spark_state: str | None,
-         worker: WorkerFact | None = None, spark_message: str | None = None) -> Job:
+         worker: WorkerFact | None = None, spark_message: str | None = None,
+         relaunched_as: str | None = None) -> Job:
     base = str(request.url_for("get_job", job_id=job_id))
-    state, message = describe(spark_state, worker, spark_message)
+    state, message = describe(spark_state, worker, spark_message, relaunched_as)
     return Job(id=job_id, job=ref.job, state=state, sparkState=spark_state,
                driverId=ref.driver_id, message=message,
                links=Links(self=base, logs=base + "/logs"))
@@ -223,7 +224,7 @@ def _log_readers(cluster: dict) -> Callable[[str | None], str | None]:
 
 @router.get("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404))
 async def get_job(request: Request, job_id: str, principal: Reader, master: MasterDep,
-                  ownership: OwnershipDep, owners: OwnersDep) -> Job:
+                  ownership: OwnershipDep, owners: OwnersDep, settings: SettingsDep) -> Job:
     ref = _authorize(parse_job_id(job_id), principal, ownership)
     try:
         status = await master.status(ref.driver_id)
@@ -232,10 +233,38 @@ async def get_job(request: Request, job_id: str, principal: Reader, master: Mast
                            "no such job (the Spark master does not know it; it may have "
                            "restarted)")
         worker = await _worker(master, status)
+        relaunched_as = None
+        if (status.state or "").upper() == "RELAUNCHING":
+            relaunched_as = await _relaunched_as(job_id, ref, master, owners, ownership,
+                                                 settings.list_owner_budget)
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
     _learn(owners, ref, principal, ownership)
-    return _job(request, job_id, ref, status.state, worker, status.message)
+    return _job(request, job_id, ref, status.state, worker, status.message, relaunched_as)
+
+
+async def _relaunched_as(job_id: str, ref: JobRef, master: SparkMaster, owners: OwnerIndex,
+                         ownership: Ownership, budget: float) -> str | None:
+    """The id of the job a supervised driver was relaunched as, when exactly one driver can be
+    it. Nothing in /json/ links the two (Spark creates the copy from the same description under
+    a new id), so: a newer driver with the same memory, cores and main class whose launch
+    command names the same job and owner (checked against this id's HMAC)."""
+    cluster = await master.cluster()
+    drivers = list(cluster.get("activedrivers", [])) + list(cluster.get("completeddrivers", []))
+    old = next((d for d in drivers if d.get("id") == ref.driver_id), None)
+    if old is None:
+        return None
+    alike = sorted((d for d in drivers if str(d.get("id", "")) > ref.driver_id
+                    and all(d.get(k) == old.get(k) for k in ("memory", "cores", "mainclass"))),
+                   key=lambda d: str(d.get("id")))[:16]
+    readers = _log_readers(cluster)
+    found = await owners.owners([DriverRef(str(d["id"]), readers(d.get("worker")))
+                                 for d in alike], time.monotonic() + budget)
+    matches = [ownership.job_id(str(d["id"]), owner[1], owner[0])
+               for d, owner in zip(alike, found)
+               if isinstance(owner, tuple) and owner[1] == ref.job
+               and ownership.job_id(ref.driver_id, owner[1], owner[0]) == job_id]
+    return matches[0] if len(matches) == 1 else None
 
 
 @router.delete("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404, 409))
