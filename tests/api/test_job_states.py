@@ -98,3 +98,34 @@ def test_logs_are_read_from_the_live_worker_at_the_same_address() -> None:
     assert reader(None) is None and reader("None") is None
     assert _log_readers(CLUSTER)(W_DEAD) is None
     assert address_of(W_FORGOTTEN) == "spark-worker-1.ns.svc-7078"
+
+
+def test_owner_facts_are_shared_through_the_file(tmp_path) -> None:
+    """What one process learned (submit, an HMAC-checked id, a worker log) another process on
+    the same disk knows at its next list; junk and a half-written line are not taken."""
+    import asyncio
+
+    from spark_api.owners import UNRESOLVED, DriverRef, OwnerIndex
+
+    facts = tmp_path / "facts"
+    first = OwnerIndex(client=None, facts_file=facts)  # no lookups happen here: no client
+    first.learn("driver-20261201010101-0001", ("0123456789abcdef", "pi"))
+    first.learn("driver-20261201010101-0001", ("0123456789abcdef", "pi"))  # written once
+    first.learn("driver-20261201010101-0002", None)  # not an API job: nothing to write
+    with facts.open("a") as handle:
+        handle.write("driver-x sparkapi.0123456789abcdef.pi\n"  # not a driver id
+                     "driver-20261201010101-0003 someone-elses-app\n"
+                     "driver-20261201010101-0004 sparkapi.0123456789abcdef.sl")  # no newline
+    assert facts.read_text().count("driver-20261201010101-0001") == 1
+
+    second = OwnerIndex(client=None, facts_file=facts)
+    ids = [f"driver-20261201010101-000{n}" for n in range(1, 5)]
+
+    async def owners() -> list:
+        return await second.owners([DriverRef(i, None) for i in ids], deadline=0)
+
+    assert asyncio.run(owners())[0] == ("0123456789abcdef", "pi")
+    assert second.cached(ids[2]) is UNRESOLVED and second.cached(ids[3]) is UNRESOLVED
+    with facts.open("a") as handle:
+        handle.write("eep\n")  # the half-written line completes
+    assert asyncio.run(owners())[3] == ("0123456789abcdef", "sleep")

@@ -35,12 +35,18 @@ def cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def api(cluster, api_factory, oauth):
+def facts_file(tmp_path_factory):
+    return tmp_path_factory.mktemp("api-pod-tmp") / "spark-api-owner-facts"
+
+
+@pytest.fixture(scope="module")
+def api(cluster, api_factory, oauth, facts_file):
     # Admission off: the never-launched job must be accepted to wait (2g on 1g workers).
     return api_factory(oidc_env(oauth.issuer, cluster.master_url,
                                 SPARK_API_ALLOW_SUPERVISE="true",
                                 SPARK_API_MAX_DRIVER_MEMORY="2g",
-                                SPARK_API_ADMISSION_CONTROL="false"))
+                                SPARK_API_ADMISSION_CONTROL="false",
+                                SPARK_API_OWNER_FACTS_FILE=str(facts_file)))
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +145,11 @@ def test_a_lost_worker_is_named_and_the_job_stays_listed(cluster, api, alice, ap
         assert stderr.status_code == 200 and "Launch Command" in stderr.json()["text"]
 
 
-def test_killed_before_launch_is_listed_with_its_message(api, alice, token) -> None:
-    """A driver no worker can hold (2g on 1g workers) waits; killed, it never ran anywhere."""
+def test_killed_before_launch_is_listed_with_its_message(cluster, api, alice, token, api_factory,
+                                                        oauth, facts_file) -> None:
+    """A driver no worker can hold (2g on 1g workers) waits; killed, it never ran anywhere.
+    Listed by the replica that accepted it, and by a new API process on the same pod disk
+    (a restarted container, or another server process of the replica)."""
     submitted = alice.post("/v1/jobs", json={"job": "pi", "resources": {"driverMemory": "2g"}})
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["id"]
@@ -158,6 +167,13 @@ def test_killed_before_launch_is_listed_with_its_message(api, alice, token) -> N
         assert job_id in listed(root)
     bob = httpx.get(str(alice.base_url) + "/v1/jobs", headers=bearer(token("bob")), timeout=30)
     assert job_id not in {j["id"] for j in bob.json()["items"]}
+
+    restarted = api_factory(oidc_env(oauth.issuer, cluster.master_url,
+                                     SPARK_API_OWNER_FACTS_FILE=str(facts_file)))
+    with httpx.Client(base_url=restarted.url, headers=bearer(token("alice")),
+                      timeout=30) as client:
+        mine = listed(client)
+        assert job_id in mine and mine[job_id]["message"] == killed.json()["message"], mine
 
 
 def test_supervise_relaunches_the_driver_on_another_worker(cluster, alice) -> None:

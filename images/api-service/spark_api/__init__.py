@@ -22,8 +22,9 @@ with an HMAC keyed by ``SPARK_API_OWNER_SECRET`` (shared by every replica):
   ``/json/`` gives a driver's id, state, cores, memory, worker and main class only), nor for
   one whose worker is gone for good; such a driver is listed by the replicas that learned its
   owner otherwise: the one that accepted it, and any that served its owner a GET, DELETE or
-  logs by its (HMAC-checked) id. A worker started again at the same address serves its old
-  drivers' logs, so those are read there.
+  logs by its (HMAC-checked) id, kept across restarts in ``SPARK_API_OWNER_FACTS_FILE``. A
+  worker started again at the same address serves its old drivers' logs, so those are read
+  there.
 * state: always taken from the DRIVER (the app shows FINISHED even when its driver failed),
   with a ``message`` saying why (every terminal state has one): Spark ``driverState`` plus the
   state of the driver's worker -> API state and message, table in states.py. RELAUNCHING is

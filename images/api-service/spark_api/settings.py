@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     # answers with what it knows (partial: true), and how many lookups run at once (own pool).
     list_owner_budget: float = Field(default=3.0, gt=0, le=60)
     owner_lookup_concurrency: int = Field(default=8, ge=1, le=64)
+    # Owner facts appended to a file on the pod's disk (owners.py): read by every process of the
+    # replica and after a restart, so a job that never ran on a worker stays listed. Unset: kept
+    # in memory only.
+    owner_facts_file: Path | None = None
     # /livez fails when the master client's pool has only timed out for this long (watchdog.py).
     liveness_stall_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Prometheus /metrics is served on its own port (never through the API's Route or Ingress);
