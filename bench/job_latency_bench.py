@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -359,6 +360,7 @@ def main() -> dict[str, Any]:
             api.stop()
         oauth.stop()
         cluster.stop()
+    shutil.rmtree(base, ignore_errors=True)  # kept only when a run failed (its logs say why)
     totals = {name: summary([r["total"] for r in rs]) for name, rs in runs.items()}
     medians = {name: _medians(rs) for name, rs in runs.items()}
     ratio = totals["api"]["median"] / totals["spark_submit"]["median"]
