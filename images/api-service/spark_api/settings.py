@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # answers with what it knows (partial: true), and how many lookups run at once (own pool).
     list_owner_budget: float = Field(default=3.0, gt=0, le=60)
     owner_lookup_concurrency: int = Field(default=8, ge=1, le=64)
+    # A driver's status read from the master serves every reader for this long (seconds; 0: only
+    # readers in the same moment share one read). Terminal states are kept for good (spark.py).
+    status_cache_seconds: float = Field(default=0.25, ge=0, le=10)
     # /livez fails when the master client's pool has only timed out for this long (watchdog.py).
     liveness_stall_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Prometheus /metrics is served on its own port (never through the API's Route or Ingress);

@@ -2,23 +2,34 @@
 
 Every network failure becomes ``SparkUnavailable`` (answered 503, the reason logged); the client
 holds no connection state that a master restart could poison, so the API recovers by itself.
+
+Driver status reads are shared (``SparkMaster.status``): concurrent readers of one driver join
+ONE request in flight, and its answer serves later readers for ``status_cache_seconds``
+(SPARK_API_STATUS_CACHE_SECONDS, default 0.25 s; 0: only the sharing). A terminal state
+(FINISHED, FAILED, KILLED, ERROR) is final and kept for good, in a bounded table (the oldest
+leave first). A failed read is never kept. ``kill`` forgets the driver's entry.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from .expiring import Expiring
 from .rest_auth import RestAuth
 from .settings import Settings
+from .states import TERMINAL, from_driver_state
 
 SPARK_VERSION = "4.3.0"
 _LOG_HEADER = re.compile(r"^==== Bytes (\d+)-(\d+) of (\d+) of .*? ====\n?")
 LAUNCH_HEAD_BYTES = 16384  # the head of a driver's stderr that holds its launch command
+STATUS_CACHE_ENTRIES = 4096  # drivers whose last status is kept (terminal ones for good)
 
 
 class SparkUnavailable(Exception):
@@ -59,6 +70,11 @@ class SparkMaster:
         self.ui = settings.master_ui_base
         self.rest_auth = RestAuth.from_settings(settings)
         self._cluster: asyncio.Task[dict[str, Any]] | None = None
+        self.status_ttl = settings.status_cache_seconds
+        # driver id -> its last status, good until a monotonic time (terminal: for good)
+        self._statuses: Expiring[str, DriverStatus] = Expiring(STATUS_CACHE_ENTRIES)
+        self._status_reads: dict[str, asyncio.Task[DriverStatus]] = {}
+        self.status_fetches = 0  # status requests sent to the master (shared reads count once)
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         kwargs = self.rest_auth.sign(url, kwargs)
@@ -117,13 +133,41 @@ class SparkMaster:
             raise SparkUnavailable(f"the master refused the submission: {data.get('message')}")
         return str(data["submissionId"])
 
-    async def status(self, driver_id: str) -> DriverStatus:
+    async def status(self, driver_id: str, fresh: bool = False) -> DriverStatus:
+        """The driver's status, shared (module docstring). ``fresh``: never an answer kept
+        from before (a read of its own, which then refreshes the entry)."""
+        if not fresh:
+            kept = self._statuses.get(driver_id, time.monotonic())
+            if kept is not None:
+                return kept
+            task = self._status_reads.get(driver_id)
+            if task is None:
+                task = asyncio.get_running_loop().create_task(self._read_status(driver_id))
+                self._status_reads[driver_id] = task
+                task.add_done_callback(lambda t: self._status_read_done(driver_id, t))
+            return await asyncio.shield(task)  # a reader that goes away leaves it to the others
+        return await self._read_status(driver_id)
+
+    def _status_read_done(self, driver_id: str, task: asyncio.Task[DriverStatus]) -> None:
+        if self._status_reads.get(driver_id) is task:
+            del self._status_reads[driver_id]
+        if not task.cancelled():
+            task.exception()  # retrieved here: every waiter got it already
+
+    async def _read_status(self, driver_id: str) -> DriverStatus:
+        self.status_fetches += 1
         data = await self._json("GET", f"{self.rest}/status/{driver_id}")
-        return DriverStatus(found=bool(data.get("success")) and data.get("driverState") is not None,
-                            state=data.get("driverState"), message=data.get("message"),
-                            worker_id=data.get("workerId"))
+        status = DriverStatus(
+            found=bool(data.get("success")) and data.get("driverState") is not None,
+            state=data.get("driverState"), message=data.get("message"),
+            worker_id=data.get("workerId"))
+        final = status.found and from_driver_state(status.state) in TERMINAL
+        self._statuses.put(driver_id, status,
+                           math.inf if final else time.monotonic() + self.status_ttl)
+        return status
 
     async def kill(self, driver_id: str) -> tuple[bool, str | None]:
+        self._statuses.pop(driver_id)
         data = await self._json("POST", f"{self.rest}/kill/{driver_id}")
         return bool(data.get("success")), data.get("message")
 
