@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from prometheus_client import Counter
 
 from .expiring import Expiring
 from .rest_auth import RestAuth
@@ -64,8 +65,10 @@ def parse_log_slice(text: str, offset: int) -> LogSlice:
 
 
 class SparkMaster:
-    def __init__(self, settings: Settings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, client: httpx.AsyncClient,
+                 status_reads: Counter | None = None) -> None:
         self.settings, self.client = settings, client
+        self.status_reads = status_reads  # counts the status requests sent to the master
         self.rest = settings.master_rest_base + "/v1/submissions"
         self.ui = settings.master_ui_base
         self.rest_auth = RestAuth.from_settings(settings)
@@ -73,8 +76,7 @@ class SparkMaster:
         self.status_ttl = settings.status_cache_seconds
         # driver id -> its last status, good until a monotonic time (terminal: for good)
         self._statuses: Expiring[str, DriverStatus] = Expiring(STATUS_CACHE_ENTRIES)
-        self._status_reads: dict[str, asyncio.Task[DriverStatus]] = {}
-        self.status_fetches = 0  # status requests sent to the master (shared reads count once)
+        self._reading: dict[str, asyncio.Task[DriverStatus]] = {}
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         kwargs = self.rest_auth.sign(url, kwargs)
@@ -140,22 +142,23 @@ class SparkMaster:
             kept = self._statuses.get(driver_id, time.monotonic())
             if kept is not None:
                 return kept
-            task = self._status_reads.get(driver_id)
+            task = self._reading.get(driver_id)
             if task is None:
                 task = asyncio.get_running_loop().create_task(self._read_status(driver_id))
-                self._status_reads[driver_id] = task
+                self._reading[driver_id] = task
                 task.add_done_callback(lambda t: self._status_read_done(driver_id, t))
             return await asyncio.shield(task)  # a reader that goes away leaves it to the others
         return await self._read_status(driver_id)
 
     def _status_read_done(self, driver_id: str, task: asyncio.Task[DriverStatus]) -> None:
-        if self._status_reads.get(driver_id) is task:
-            del self._status_reads[driver_id]
+        if self._reading.get(driver_id) is task:
+            del self._reading[driver_id]
         if not task.cancelled():
             task.exception()  # retrieved here: every waiter got it already
 
     async def _read_status(self, driver_id: str) -> DriverStatus:
-        self.status_fetches += 1
+        if self.status_reads is not None:
+            self.status_reads.inc()
         data = await self._json("GET", f"{self.rest}/status/{driver_id}")
         status = DriverStatus(
             found=bool(data.get("success")) and data.get("driverState") is not None,
