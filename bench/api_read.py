@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from bench.common import machine
 from simulator.local import JobApi, free_loopback
@@ -202,6 +203,23 @@ def profile_summary(raw: Path, top: int = 12) -> dict[str, Any]:
             "self_share_of_busy": ranked(itself)}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (uvicorn's worker processes)."""
+    try:
+        process = psutil.Process(pid)
+        processes = [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for one in processes:
+        try:
+            times = one.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def _disabled_job_id(driver_id: str, job: str) -> str:
     """The id the auth-disabled API gives the same driver (its owner is 'anonymous')."""
     sys.path.insert(0, str(API_DIR))
@@ -243,7 +261,20 @@ def measure(*, api: JobApi, noauth_api: JobApi, token_url: str, client: tuple[st
                 if n == 0 and name == "jwt_running" and os.environ.get("BENCH_API_PROFILE"):
                     assert api.process is not None
                     spy = _pyspy(api.process.pid, base / "profile.txt", MAX_SECONDS)
+                who = {"api": (noauth_api if name.startswith("noauth") else api).process,
+                       "proxy": None if name.endswith("_direct") else proxy.process}
+                pids = {k: v.pid for k, v in who.items() if v is not None}
+                cpu_before = {k: _cpu_seconds(pid) for k, pid in pids.items()}
+                client_before = psutil.Process().cpu_times()
                 result = asyncio.run(_load(url, path, toks))
+                client_after = psutil.Process().cpu_times()
+                cpu = {k: _cpu_seconds(pid) - cpu_before[k] for k, pid in pids.items()}
+                cpu["client"] = (client_after.user + client_after.system
+                                 - client_before.user - client_before.system)
+                # CPU per answered request: independent of the neighbours' load (to a point),
+                # so a noisy run still says what a quiet one can reach.
+                result["cpu_ms_per_request"] = {k: round(1000 * v / max(1, result["requests"]),
+                                                         3) for k, v in cpu.items()}
                 if spy is not None:
                     _, err = spy.communicate(timeout=60)
                     if spy.returncode != 0:
@@ -253,7 +284,8 @@ def measure(*, api: JobApi, noauth_api: JobApi, token_url: str, client: tuple[st
                 rounds[name].append(result)
                 print(f"[bench api] round {n + 1}/{ROUNDS} {name:20s} "
                       f"{result['per_second']:7.0f} req/s  p50 {result['p50_ms']:6.1f} ms  "
-                      f"p99 {result['p99_ms']:6.1f} ms  statuses {result['statuses']}",
+                      f"p99 {result['p99_ms']:6.1f} ms  statuses {result['statuses']}  CPU ms/req "
+                      f"{result['cpu_ms_per_request']}",
                       flush=True)
     finally:
         proxy.stop()
@@ -279,8 +311,20 @@ def report(section: dict[str, Any]) -> None:
           f"{section['rounds']} alternating rounds (load 1m {section['machine']['loadavg_1m']:.2f}"
           f" on {section['machine']['cpus']} cores):")
     for name, result in section["best_round"].items():
+        cpu = result["cpu_ms_per_request"]
         print(f"    {name:20s} {result['per_second']:7.0f} req/s  p50 {result['p50_ms']:6.1f} ms"
-              f"  p99 {result['p99_ms']:6.1f} ms")
+              f"  p99 {result['p99_ms']:6.1f} ms  CPU/req: "
+              + ", ".join(f"{k} {v:.2f} ms" for k, v in cpu.items()))
+    print("  CPU per request, median over the rounds (a quiet machine's ceiling is about "
+          "cores / the sum; one API process alone tops out near 1 / its share):")
+    for name, results in section["all_rounds"].items():
+        med = {k: statistics.median(r["cpu_ms_per_request"][k] for r in results)
+               for k in results[0]["cpu_ms_per_request"]}
+        total = sum(med.values())
+        print(f"    {name:20s} " + ", ".join(f"{k} {v:.2f}" for k, v in med.items())
+              + f" ms -> all on {section['machine']['cpus']} cores <= "
+              f"{1000 * (section['machine']['cpus'] or 1) / max(total, 1e-9):.0f} req/s, "
+              f"API process alone <= {1000 / max(med['api'], 1e-9):.0f} req/s")
     if section.get("profile_jwt_running"):
         profile = section["profile_jwt_running"]
         print(f"  where a jwt_running read spends the API's busy time (py-spy, "

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
 import httpx
+import psutil
 import pytest
 from pydantic import ValidationError
 
 from simulator.oauth import MockOAuthServer
 
-from .helpers import CLIENTS, bearer, free_loopback, oidc_env
+from .helpers import CLIENTS, bearer, dead_master_url, free_loopback, oidc_env
 
 from spark_api import auth  # noqa: E402  (tests/api/conftest.py puts spark_api on sys.path)
 from spark_api.errors import ApiError  # noqa: E402
@@ -231,6 +234,42 @@ def test_status_cache_seconds_is_validated(value: str) -> None:
     with pytest.raises(ValidationError, match="status_cache_seconds"):
         Settings(master_url="spark://127.0.0.1:7077", auth_mode="disabled",
                  status_cache_seconds=value)
+
+
+# --- worker processes ------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["0", "33", "two"])
+def test_workers_is_validated_before_anything_starts(value: str) -> None:
+    with pytest.raises(ValidationError, match="workers"):
+        Settings(master_url="spark://127.0.0.1:7077", auth_mode="disabled", workers=value)
+    from .helpers import API_DIR
+    result = subprocess.run([sys.executable, "-m", "spark_api"], capture_output=True, text=True,
+                            timeout=60, check=False, cwd=API_DIR,
+                            env={"PATH": "/usr/bin:/bin", "SPARK_API_WORKERS": value,
+                                 "SPARK_API_MASTER_URL": "spark://127.0.0.1:7077",
+                                 "SPARK_API_AUTH_MODE": "disabled"})
+    assert result.returncode == 2
+    assert "invalid configuration: workers" in result.stderr
+
+
+def test_two_workers_serve_and_their_metrics_are_summed(api_factory) -> None:
+    api = api_factory({"SPARK_API_MASTER_URL": dead_master_url(),
+                       "SPARK_API_AUTH_MODE": "disabled", "SPARK_API_WORKERS": "2"})
+    children = [" ".join(c.cmdline()) for c in psutil.Process(api.process.pid).children()]
+    assert len([c for c in children if "spawn_main" in c]) == 2, children
+    before = _count(api, "/healthz")
+    with httpx.Client(base_url=api.url, timeout=10) as client:
+        # New connections: the kernel spreads them over both workers' accept queues.
+        answers = [httpx.get(api.url + "/healthz", timeout=10) for _ in range(40)]
+        assert client.get("/v1/jobs/x").status_code == 404   # the app, not only /healthz
+    assert {a.status_code for a in answers} == {200}
+    assert _count(api, "/healthz") == before + 40   # one /metrics for all the workers
+
+
+def _count(api, route: str) -> float:
+    text = httpx.get(api.metrics_url, timeout=10).text
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith("spark_api_requests_total{")
+               and f'route="{route}"' in line and 'status="200"' in line)
 
 
 # --- against the real master ------------------------------------------------------------------
