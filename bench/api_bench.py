@@ -132,11 +132,14 @@ def main() -> dict[str, Any]:
             noauth = JobApi({**noauth_env, "SPARK_API_AUTH_MODE": "disabled"},
                             log_path=base / "api-noauth.log", name="api-noauth").start()
             apis.append(noauth)
+            workers = JobApi({**env, "SPARK_API_WORKERS": "2"}, log_path=base / "api-2w.log",
+                             name="api-2workers").start()
+            apis.append(workers)
             print("[bench api] a RUNNING job for the status reads", flush=True)
             running_id = _running_job(client)
             try:
                 payload["status_read"] = api_read.measure(
-                    api=api, noauth_api=noauth, token_url=running.token_url,
+                    api=api, noauth_api=noauth, workers_api=workers, token_url=running.token_url,
                     client=("alice", CLIENTS["alice"]["secret"]), finished_id=job_id,
                     running_id=running_id, base=base)
             finally:

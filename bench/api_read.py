@@ -1,10 +1,10 @@
 """The status read path: GET /v1/jobs/{id} under load, through the Service proxy as clients
 reach it, beside its two references, in ONE run (issue 13, item 2).
 
-What runs: a real master + 1 worker, the in-process mock OAuth server, two job APIs
-(``python -m spark_api``; one with OIDC auth, one with SPARK_API_AUTH_MODE=disabled), and the
-process backend's Service proxy (``python -m simulator.backends.process.proxy``, the very process
-that serves ClusterIP Services) in front of both. Two real jobs: one FINISHED (pi), one RUNNING
+What runs: a real master + 1 worker, the in-process mock OAuth server, three job APIs
+(``python -m spark_api``: OIDC auth; SPARK_API_AUTH_MODE=disabled; OIDC with two workers), and
+the process backend's Service proxy (``python -m simulator.backends.process.proxy``, the very
+process that serves ClusterIP Services) in front of them. Two real jobs: one FINISHED (pi), one RUNNING
 (sleep), since a terminal state may be cached for good but a running one may not.
 
 Variants, measured in alternating rounds so that the load of a shared machine falls on each alike:
@@ -16,7 +16,12 @@ Variants, measured in alternating rounds so that the load of a shared machine fa
 - ``noauth_running``: the same route of the auth-disabled API (reference 1: what auth costs);
 - ``bare``: GET /healthz through the Service (reference 2: the ceiling of server + proxy + client
   on this machine);
-- ``jwt_running_direct``: as ``jwt_running`` but straight to the API (what the proxy costs).
+- ``jwt_running_direct``: as ``jwt_running`` but straight to the API (what the proxy costs);
+- ``jwt_running_2workers``: as ``jwt_running`` with SPARK_API_WORKERS=2 (one process per core).
+
+Each variant also records the CPU time per answered request of the API (with its workers), the
+proxy and the load generator: unlike req/s, that hardly depends on the neighbours' load, so a
+noisy run still shows what a quiet one can reach (cores / the sum).
 
 The load generator is a lean HTTP/1.1 keep-alive client on raw asyncio streams (one connection
 per client, like wrk/hey), so the measuring costs the 2 shared cores as little as possible; it
@@ -229,11 +234,11 @@ def _disabled_job_id(driver_id: str, job: str) -> str:
     return ownership.job_id(driver_id, job, ownership.owner_tag("anonymous"))
 
 
-def measure(*, api: JobApi, noauth_api: JobApi, token_url: str, client: tuple[str, str],
+def measure(*, api: JobApi, noauth_api: JobApi, workers_api: JobApi, token_url: str, client: tuple[str, str],
             finished_id: str, running_id: str, base: Path) -> dict[str, Any]:
     """Run every variant ROUNDS times, alternating; returns the section recorded in api.json."""
-    proxy = ServiceProxy(base, {api.port: (api.ip, api.port),
-                                noauth_api.port: (noauth_api.ip, noauth_api.port)}).start()
+    proxy = ServiceProxy(base, {one.port: (one.ip, one.port)
+                                for one in (api, noauth_api, workers_api)}).start()
     try:
         tokens: list[str | None] = [client_token(token_url, *client) for _ in range(CONCURRENCY)]
         anonymous: list[str | None] = [None] * CONCURRENCY
@@ -245,6 +250,8 @@ def measure(*, api: JobApi, noauth_api: JobApi, token_url: str, client: tuple[st
                                anonymous),
             "bare": (proxy.url(api.port), "/healthz", anonymous),
             "jwt_running_direct": (api.url, f"/v1/jobs/{running_id}", tokens),
+            "jwt_running_2workers": (proxy.url(workers_api.port), f"/v1/jobs/{running_id}",
+                                     tokens),
         }
         for name, (url, path, toks) in variants.items():  # warm-up, not counted
             with httpx.Client(base_url=url, timeout=30) as http:
@@ -261,7 +268,9 @@ def measure(*, api: JobApi, noauth_api: JobApi, token_url: str, client: tuple[st
                 if n == 0 and name == "jwt_running" and os.environ.get("BENCH_API_PROFILE"):
                     assert api.process is not None
                     spy = _pyspy(api.process.pid, base / "profile.txt", MAX_SECONDS)
-                who = {"api": (noauth_api if name.startswith("noauth") else api).process,
+                serving = (noauth_api if name.startswith("noauth")
+                           else workers_api if name.endswith("2workers") else api)
+                who = {"api": serving.process,
                        "proxy": None if name.endswith("_direct") else proxy.process}
                 pids = {k: v.pid for k, v in who.items() if v is not None}
                 cpu_before = {k: _cpu_seconds(pid) for k, pid in pids.items()}
@@ -316,7 +325,7 @@ def report(section: dict[str, Any]) -> None:
               f"  p99 {result['p99_ms']:6.1f} ms  CPU/req: "
               + ", ".join(f"{k} {v:.2f} ms" for k, v in cpu.items()))
     print("  CPU per request, median over the rounds (a quiet machine's ceiling is about "
-          "cores / the sum; one API process alone tops out near 1 / its share):")
+          "cores / the sum; the API alone tops out near 1 / its own (all its processes)):")
     for name, results in section["all_rounds"].items():
         med = {k: statistics.median(r["cpu_ms_per_request"][k] for r in results)
                for k in results[0]["cpu_ms_per_request"]}
@@ -324,7 +333,7 @@ def report(section: dict[str, Any]) -> None:
         print(f"    {name:20s} " + ", ".join(f"{k} {v:.2f}" for k, v in med.items())
               + f" ms -> all on {section['machine']['cpus']} cores <= "
               f"{1000 * (section['machine']['cpus'] or 1) / max(total, 1e-9):.0f} req/s, "
-              f"API process alone <= {1000 / max(med['api'], 1e-9):.0f} req/s")
+              f"the API alone <= {1000 / max(med['api'], 1e-9):.0f} req/s")
     if section.get("profile_jwt_running"):
         profile = section["profile_jwt_running"]
         print(f"  where a jwt_running read spends the API's busy time (py-spy, "
