@@ -153,8 +153,12 @@ def main() -> dict[str, Any]:
         e2e_report(payload["e2e_trivial_job"])
     else:
         previous = RESULTS / "api.json"
-        if previous.exists():
-            payload["e2e_trivial_job"] = json.loads(previous.read_text()).get("e2e_trivial_job")
+        if previous.exists():  # kept from the last full run, with that run's machine and load
+            last = json.loads(previous.read_text())
+            kept = last.get("e2e_trivial_job")
+            if kept is not None:
+                kept.setdefault("machine", last.get("machine"))
+            payload["e2e_trivial_job"] = kept
     api_read.report(payload["status_read"])
     payload["cluster"] = {"workers": 1, "worker_cores": 1, "worker_memory": "1g",
                           "driver_java_options": C1}
