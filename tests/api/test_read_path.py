@@ -229,6 +229,41 @@ def test_a_failed_read_is_not_kept_and_fresh_or_kill_bypass_the_table() -> None:
     _master_run(steps, ttl=10)
 
 
+def test_an_ageing_state_is_answered_at_once_while_one_read_refreshes_it(monkeypatch) -> None:
+    from spark_api import spark
+
+    clock = SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(spark, "time", SimpleNamespace(monotonic=lambda: clock.now))
+
+    async def steps(master, scripted):
+        await master.status(DRIVER)
+        clock.now += 1.5                       # past the TTL (1 s), within 2 x TTL
+        scripted.release.clear()               # the master now keeps everyone waiting
+        scripted.state = "FINISHED"
+        readers = [asyncio.create_task(master.status(DRIVER)) for _ in range(8)]
+        await asyncio.sleep(0.05)
+        assert all(r.done() for r in readers)  # answered from the table, nobody waited
+        assert {r.result().state for r in readers} == {"RUNNING"}
+        assert scripted.requests == 2          # and ONE refresh went out for all of them
+        scripted.release.set()
+        await asyncio.sleep(0.05)
+        clock.now += 100                       # the refresh was final: kept for good
+        assert (await master.status(DRIVER)).state == "FINISHED" and scripted.requests == 2
+
+    async def expired(master, scripted):
+        await master.status(DRIVER)
+        clock.now += 2.5                       # past 2 x TTL: the reader waits for a read
+        scripted.release.clear()
+        reader = asyncio.create_task(master.status(DRIVER))
+        await asyncio.sleep(0.05)
+        assert not reader.done() and scripted.requests == 2
+        scripted.release.set()
+        assert (await reader).state == "RUNNING"
+
+    _master_run(steps, ttl=1)
+    _master_run(expired, ttl=1)
+
+
 @pytest.mark.parametrize("value", ["-1", "11", "soon"])
 def test_status_cache_seconds_is_validated(value: str) -> None:
     with pytest.raises(ValidationError, match="status_cache_seconds"):

@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     list_owner_budget: float = Field(default=3.0, gt=0, le=60)
     owner_lookup_concurrency: int = Field(default=8, ge=1, le=64)
     # A driver's status read from the master serves every reader for this long (seconds; 0: only
-    # readers in the same moment share one read). Terminal states are kept for good (spark.py).
+    # readers in the same moment share one read), and as long again while a read in the
+    # background refreshes it. Terminal states are kept for good (spark.py).
     status_cache_seconds: float = Field(default=0.25, ge=0, le=10)
     # Server processes sharing the port (uvicorn workers). 1: one process (scale with replicas).
     # More: the API keeps no state that needs one process (job ids and owners are self-

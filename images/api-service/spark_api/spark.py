@@ -4,9 +4,12 @@ Every network failure becomes ``SparkUnavailable`` (answered 503, the reason log
 holds no connection state that a master restart could poison, so the API recovers by itself.
 
 Driver status reads are shared (``SparkMaster.status``): concurrent readers of one driver join
-ONE request in flight, and its answer serves later readers for ``status_cache_seconds``
-(SPARK_API_STATUS_CACHE_SECONDS, default 0.25 s; 0: only the sharing). A terminal state
-(FINISHED, FAILED, KILLED, ERROR) is final and kept for good, in a bounded table (the oldest
+ONE request in flight, and its answer serves later readers for ``status_cache_seconds`` (TTL,
+SPARK_API_STATUS_CACHE_SECONDS, default 0.25 s; 0: only the sharing). During the TTL after that
+the answer still serves, while one read in the background refreshes it, so readers of a busy
+driver never wait for the master; after 2 x TTL without a read, a reader waits for a new one. So
+a reader sees a state at most 2 x TTL (+ one master round trip) old. A terminal state (FINISHED,
+FAILED, KILLED, ERROR) is final and kept for good, in a bounded table (the least recently used
 leave first). A failed read is never kept. ``kill`` forgets the driver's entry.
 """
 from __future__ import annotations
@@ -74,8 +77,10 @@ class SparkMaster:
         self.rest_auth = RestAuth.from_settings(settings)
         self._cluster: asyncio.Task[dict[str, Any]] | None = None
         self.status_ttl = settings.status_cache_seconds
-        # driver id -> its last status, good until a monotonic time (terminal: for good)
-        self._statuses: Expiring[str, DriverStatus] = Expiring(STATUS_CACHE_ENTRIES)
+        # driver id -> (monotonic time after which a read refreshes it, its last status); an
+        # entry answers until 2 x the TTL after its read (a terminal one for good)
+        self._statuses: Expiring[str, tuple[float, DriverStatus]] = \
+            Expiring(STATUS_CACHE_ENTRIES)
         self._reading: dict[str, asyncio.Task[DriverStatus]] = {}
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -138,17 +143,26 @@ class SparkMaster:
     async def status(self, driver_id: str, fresh: bool = False) -> DriverStatus:
         """The driver's status, shared (module docstring). ``fresh``: never an answer kept
         from before (a read of its own, which then refreshes the entry)."""
-        if not fresh:
-            kept = self._statuses.get(driver_id, time.monotonic())
-            if kept is not None:
-                return kept
-            task = self._reading.get(driver_id)
-            if task is None:
-                task = asyncio.get_running_loop().create_task(self._read_status(driver_id))
-                self._reading[driver_id] = task
-                task.add_done_callback(lambda t: self._status_read_done(driver_id, t))
-            return await asyncio.shield(task)  # a reader that goes away leaves it to the others
-        return await self._read_status(driver_id)
+        if fresh:
+            return await self._read_status(driver_id)
+        now = time.monotonic()
+        kept = self._statuses.get(driver_id, now)
+        if kept is None:
+            # a reader that goes away leaves the read to the others
+            return await asyncio.shield(self._shared_read(driver_id))
+        refresh_after, status = kept
+        if now >= refresh_after:
+            self._shared_read(driver_id)  # ageing: refreshed in the background, not awaited
+        return status
+
+    def _shared_read(self, driver_id: str) -> asyncio.Task[DriverStatus]:
+        """The read of this driver in flight, or a new one."""
+        task = self._reading.get(driver_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._read_status(driver_id))
+            self._reading[driver_id] = task
+            task.add_done_callback(lambda t: self._status_read_done(driver_id, t))
+        return task
 
     def _status_read_done(self, driver_id: str, task: asyncio.Task[DriverStatus]) -> None:
         if self._reading.get(driver_id) is task:
@@ -164,9 +178,12 @@ class SparkMaster:
             found=bool(data.get("success")) and data.get("driverState") is not None,
             state=data.get("driverState"), message=data.get("message"),
             worker_id=data.get("workerId"))
-        final = status.found and from_driver_state(status.state) in TERMINAL
-        self._statuses.put(driver_id, status,
-                           math.inf if final else time.monotonic() + self.status_ttl)
+        if status.found and from_driver_state(status.state) in TERMINAL:
+            self._statuses.put(driver_id, (math.inf, status))   # final: kept for good
+        else:
+            now = time.monotonic()
+            self._statuses.put(driver_id, (now + self.status_ttl, status),
+                               until=now + 2 * self.status_ttl)
         return status
 
     async def kill(self, driver_id: str) -> tuple[bool, str | None]:
