@@ -7,19 +7,19 @@
    with the same script, arguments, memory and JVM flags: it includes a JVM + Python start that
    the API path pays on the worker instead. docs/design.md section 4 measured ~5.1-5.4 s (REST) vs
    ~6.0 s (spark-submit, tuned) before;
-3. throughput and p50/p99 of GET /v1/jobs/{id} (bearer JWT validated on every request, one REST
-   status call to the master each) with httpx async: 16 concurrent clients, at most 2000
-   requests or 20 s, loopback only.
+3. the status read path, GET /v1/jobs/{id} with 16 clients through the Service proxy beside its
+   references (bench/api_read.py says what and how).
+
+``BENCH_API_E2E=0`` skips 1 and 2 (the status read part alone; api.json keeps the e2e numbers of
+the last full run).
 
 Starts everything with simulator.local (the launchers the tests and the simulator use too), so
 the bench runs exactly what the tests run. Everything is stopped by process group at the end.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +29,8 @@ from typing import Any
 
 import httpx
 
-from bench.common import record, summary
+from bench import api_read
+from bench.common import RESULTS, record, summary
 from simulator.local import JobApi, SparkCluster, free_loopback, spark_home
 from simulator.local.oauth import client_token
 from simulator.local.spark import JOBS_DIR
@@ -43,7 +44,6 @@ OWNER_SECRET = "bench-owner-secret-" + "0123456789abcdef"
 RUNS = 5
 JOB_ARGS = {"samples": 1000, "partitions": 1}
 C1 = "-XX:TieredStopAtLevel=1"
-GET_CONCURRENCY, GET_MAX_REQUESTS, GET_MAX_SECONDS = 16, 2000, 20.0
 
 
 def _api_env(issuer: str, master_url: str) -> dict[str, str]:
@@ -92,94 +92,111 @@ def _through_spark_submit(cluster: SparkCluster, local_ip: str) -> float:
     return elapsed
 
 
-async def _get_load(url: str, token: str, job_id: str) -> dict[str, Any]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    deadline = time.perf_counter() + GET_MAX_SECONDS
-    remaining = GET_MAX_REQUESTS
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal remaining
-        while remaining > 0 and time.perf_counter() < deadline:
-            remaining -= 1
-            start = time.perf_counter()
-            response = await client.get(f"/v1/jobs/{job_id}")
-            latencies.append(time.perf_counter() - start)
-            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-    limits = httpx.Limits(max_connections=GET_CONCURRENCY)
-    async with httpx.AsyncClient(base_url=url, headers=_bearer(token), limits=limits,
-                                 timeout=30) as client:
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(GET_CONCURRENCY)))
-        wall = time.perf_counter() - began
-    ordered = sorted(latencies)
-    return {"requests": len(ordered), "seconds": wall, "per_second": len(ordered) / wall,
-            "concurrency": GET_CONCURRENCY, "statuses": statuses,
-            "p50_ms": 1000 * statistics.median(ordered),
-            "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * (len(ordered) - 1)))]}
+def _running_job(client: httpx.Client) -> str:
+    """A job that stays RUNNING while the reads are measured (killed at the end)."""
+    response = client.post("/v1/jobs", json={"job": "sleep", "args": {"seconds": 900}})
+    response.raise_for_status()
+    job_id = response.json()["id"]
+    deadline = time.monotonic() + 120
+    # Its Spark session up (the script prints "sleeping"): the driver's start-up, which burns
+    # CPU for seconds after RUNNING, is over before anything is measured.
+    while "sleeping" not in client.get(f"/v1/jobs/{job_id}/logs").json()["text"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"bench job {job_id} did not start sleeping in 120 s")
+        time.sleep(0.5)
+    return job_id
 
 
 def main() -> dict[str, Any]:
+    e2e = os.environ.get("BENCH_API_E2E", "1") != "0"
     base = Path(tempfile.mkdtemp(prefix="api-bench-"))
     print(f"[bench api] starting master + 1 worker, mock OAuth and the API (work dir {base})",
           flush=True)
     cluster = SparkCluster(base / "spark", workers=1)
     oauth_ip, _ = free_loopback()
     oauth = MockOAuthServer(oauth_ip, 0, CLIENTS, audience=AUDIENCE)
-    api: JobApi | None = None
+    apis: list[JobApi] = []
+    payload: dict[str, Any] = {}
     try:
         cluster.start()
         running = oauth.start()
-        api = JobApi(_api_env(running.issuer, cluster.master_url),
-                     log_path=base / "api.log").start()
+        env = _api_env(running.issuer, cluster.master_url)
+        api = JobApi(env, log_path=base / "api.log").start()
+        apis.append(api)
         token = client_token(running.token_url, "alice", CLIENTS["alice"]["secret"])
         with httpx.Client(base_url=api.url, headers=_bearer(token), timeout=30) as client:
             print("[bench api] warm-up job through the API (not counted)", flush=True)
             _, job_id = _through_api(client)
-            api_runs = []
-            for n in range(RUNS):
-                elapsed, job_id = _through_api(client)
-                api_runs.append(elapsed)
-                print(f"[bench api] API submit -> FINISHED run {n + 1}/{RUNS}: {elapsed:.2f} s",
-                      flush=True)
-        submit_runs = []
-        local_ip = cluster.master_ip.rsplit(".", 1)[0] + ".9"
-        for n in range(RUNS):
-            elapsed = _through_spark_submit(cluster, local_ip)
-            submit_runs.append(elapsed)
-            print(f"[bench api] spark-submit (client mode) run {n + 1}/{RUNS}: {elapsed:.2f} s",
-                  flush=True)
-        print(f"[bench api] GET /v1/jobs/{{id}} load: {GET_CONCURRENCY} clients, "
-              f"<= {GET_MAX_REQUESTS} requests or {GET_MAX_SECONDS:.0f} s", flush=True)
-        load = asyncio.run(_get_load(api.url, token, job_id))
+            if e2e:
+                payload["e2e_trivial_job"] = _e2e(client, cluster)
+            # No owner secret: the API's development key (api_read knows it), one owner.
+            noauth_env = {k: v for k, v in env.items() if k != "SPARK_API_OWNER_SECRET"}
+            noauth = JobApi({**noauth_env, "SPARK_API_AUTH_MODE": "disabled"},
+                            log_path=base / "api-noauth.log", name="api-noauth").start()
+            apis.append(noauth)
+            workers = JobApi({**env, "SPARK_API_WORKERS": "2"}, log_path=base / "api-2w.log",
+                             name="api-2workers").start()
+            apis.append(workers)
+            print("[bench api] a RUNNING job for the status reads", flush=True)
+            running_id = _running_job(client)
+            try:
+                payload["status_read"] = api_read.measure(
+                    api=api, noauth_api=noauth, workers_api=workers, token_url=running.token_url,
+                    client=("alice", CLIENTS["alice"]["secret"]), finished_id=job_id,
+                    running_id=running_id, base=base)
+            finally:
+                client.delete(f"/v1/jobs/{running_id}")
     finally:
-        if api is not None:
-            api.stop()
+        for one in apis:
+            one.stop()
         oauth.stop()
         cluster.stop()
-    api_s, submit_s = summary(api_runs), summary(submit_runs)
+    if "e2e_trivial_job" in payload:
+        e2e_report(payload["e2e_trivial_job"])
+    else:
+        previous = RESULTS / "api.json"
+        if previous.exists():  # kept from the last full run, with that run's machine and load
+            last = json.loads(previous.read_text())
+            kept = last.get("e2e_trivial_job")
+            if kept is not None:
+                kept.setdefault("machine", last.get("machine"))
+            payload["e2e_trivial_job"] = kept
+    api_read.report(payload["status_read"])
+    payload["cluster"] = {"workers": 1, "worker_cores": 1, "worker_memory": "1g",
+                          "driver_java_options": C1}
+    record("api", payload)
+    return payload
+
+
+def _e2e(client: httpx.Client, cluster: SparkCluster) -> dict[str, Any]:
+    api_runs = []
+    for n in range(RUNS):
+        elapsed, _ = _through_api(client)
+        api_runs.append(elapsed)
+        print(f"[bench api] API submit -> FINISHED run {n + 1}/{RUNS}: {elapsed:.2f} s",
+              flush=True)
+    submit_runs = []
+    local_ip = cluster.master_ip.rsplit(".", 1)[0] + ".9"
+    for n in range(RUNS):
+        elapsed = _through_spark_submit(cluster, local_ip)
+        submit_runs.append(elapsed)
+        print(f"[bench api] spark-submit (client mode) run {n + 1}/{RUNS}: {elapsed:.2f} s",
+              flush=True)
+    return {"job": "pi", "args": JOB_ARGS, "runs": RUNS,
+            "api_seconds": summary(api_runs), "api_samples": api_runs,
+            "spark_submit_client_mode_seconds": summary(submit_runs),
+            "spark_submit_samples": submit_runs,
+            "note": "spark-submit refuses Python in standalone cluster mode; "
+                    "client mode is the comparable path (driver on this host)"}
+
+
+def e2e_report(section: dict[str, Any]) -> None:
+    api_s, submit_s = section["api_seconds"], section["spark_submit_client_mode_seconds"]
     print(f"\n  trivial job (pi, {JOB_ARGS['samples']} samples), submit -> FINISHED, n={RUNS}:")
     print(f"    through the API (REST, cluster mode)  median {api_s['median']:.2f} s  "
           f"min {api_s['min']:.2f}  max {api_s['max']:.2f}")
     print(f"    spark-submit (client mode)            median {submit_s['median']:.2f} s  "
           f"min {submit_s['min']:.2f}  max {submit_s['max']:.2f}")
-    print(f"  GET /v1/jobs/{{id}} with JWT validation: {load['per_second']:.0f} req/s, "
-          f"p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms "
-          f"({load['requests']} requests, statuses {load['statuses']})")
-    payload = {
-        "e2e_trivial_job": {"job": "pi", "args": JOB_ARGS, "runs": RUNS,
-                            "api_seconds": api_s, "api_samples": api_runs,
-                            "spark_submit_client_mode_seconds": submit_s,
-                            "spark_submit_samples": submit_runs,
-                            "note": "spark-submit refuses Python in standalone cluster mode; "
-                                    "client mode is the comparable path (driver on this host)"},
-        "get_job_under_load": load,
-        "cluster": {"workers": 1, "worker_cores": 1, "worker_memory": "1g",
-                    "driver_java_options": C1},
-    }
-    record("api", payload)
-    return payload
 
 
 if __name__ == "__main__":

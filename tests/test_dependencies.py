@@ -1,5 +1,6 @@
 """Same software on every backend: the process backend runs the job API and the mock OAuth
-server with exactly the versions their images pin, and with the same HTTP parser (h11)."""
+server with exactly the versions their images pin, and with the same event loop and HTTP parser
+(uvloop, httptools)."""
 from __future__ import annotations
 
 import importlib.metadata

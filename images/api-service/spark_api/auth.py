@@ -15,10 +15,19 @@ interval and never delays a caller whose key is cached. Discovery and JWKS go th
 ``IssuerAccess`` (issuer_access.py: CA file, and the discovery token only to the issuer's hosts).
 A token without a ``scope`` claim (a Kubernetes ServiceAccount token) gets the scopes
 ``SPARK_API_OIDC_SUBJECT_SCOPES`` grants its subject (subject_scopes.py), else none.
+
+Verified tokens: a token whose signature and claims passed is remembered by its SHA-256 (never
+the token itself) with its claims, in a bounded table (``VERIFIED_TOKENS``, least recently used
+leave first), until its ``exp`` (+ the leeway); the time-bound claim checks run again on every use,
+so an entry answers exactly what a full check would, minus the signature work. A refused token is
+never remembered (each try pays the full check). Revocation is the JWKS's, as before: a refresh
+that no longer lists a key forgets every token that key signed, so they are refused from then
+on, just as without the table; a key still listed keeps its tokens good until ``exp``, as before.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 import math
@@ -33,6 +42,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .errors import ApiError
+from .expiring import Expiring
 from .issuer_access import IssuerAccess, TokenFileError
 from .settings import AuthMode
 
@@ -41,6 +51,7 @@ log = logging.getLogger("spark_api.auth")
 SCOPE_READ, SCOPE_SUBMIT, SCOPE_ADMIN = "jobs:read", "jobs:submit", "jobs:admin"
 ALLOWED_ALGORITHMS = ("RS256", "ES256")
 LEEWAY_SECONDS = 30
+VERIFIED_TOKENS = 4096  # distinct verified tokens remembered (~1 KB each with their claims)
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,9 @@ class OidcVerifier:
         self._failures = 0
         self._inflight: asyncio.Task[None] | None = None
         self.fetch_attempts = 0  # refreshes started (each is a discovery and/or a JWKS fetch)
+        # sha256(token) -> (kid, claims) of tokens that passed, until exp + leeway (wall clock)
+        self._verified: Expiring[bytes, tuple[str, dict[str, Any]]] = Expiring(VERIFIED_TOKENS)
+        self.signature_checks = 0  # tokens whose signature was checked (not answered from memory)
 
     async def _discover(self) -> str:
         url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
@@ -143,6 +157,8 @@ class OidcVerifier:
             exc.retry_after = wait
             raise
         self._keys, self._failures = keys, 0
+        kids = {key.kid for key in keys.keys}
+        self._verified.drop_if(lambda entry: entry[0] not in kids)  # rotated out: refused now
         self._next_attempt = time.monotonic() + self.refresh_interval
         log.info("loaded %d signing key(s) from %s", len(keys.keys), self._jwks_uri)
 
@@ -179,6 +195,11 @@ class OidcVerifier:
             return None
 
     async def verify(self, token: str) -> dict[str, Any]:
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        remembered = self._verified.get(digest, time.time())
+        if remembered is not None:
+            self._check_claims(remembered[1])  # exp, nbf, iat, lifetime: as of now
+            return remembered[1]
         try:
             header = jws.extract_compact(token.encode()).headers()
         except (JoseError, ValueError, TypeError, KeyError, UnicodeError) as exc:
@@ -199,12 +220,15 @@ class OidcVerifier:
             key = self._lookup(kid)
         if key is None:
             raise unauthorized("unknown signing key id")
+        self.signature_checks += 1
         try:
             claims = jwt.decode(token, key, algorithms=[alg]).claims
         except (JoseError, ValueError, TypeError, KeyError, UnicodeError) as exc:
             log.info("refused a token: invalid signature or encoding: %s", exc)
             raise unauthorized("invalid signature or encoding") from None
         self._check_claims(claims)
+        # _check_claims refused any token without a finite numeric exp
+        self._verified.put(digest, (kid, claims), float(claims["exp"]) + LEEWAY_SECONDS)
         return claims
 
     @staticmethod

@@ -1,4 +1,8 @@
-"""Typed access to the app's long-lived objects (set up once in main.create_app)."""
+"""Typed access to the app's long-lived objects (set up once in main.create_app).
+
+Each is ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop
+per dependency per request (measured with py-spy as ~10% of a status read: docs/performance.md).
+"""
 from __future__ import annotations
 
 from typing import Annotated
@@ -13,27 +17,27 @@ from .settings import Settings
 from .spark import SparkMaster
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _master(request: Request) -> SparkMaster:
+async def _master(request: Request) -> SparkMaster:
     return request.app.state.master
 
 
-def _catalog(request: Request) -> Catalog:
+async def _catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-def _ownership(request: Request) -> Ownership:
+async def _ownership(request: Request) -> Ownership:
     return request.app.state.ownership
 
 
-def _owners(request: Request) -> OwnerIndex:
+async def _owners(request: Request) -> OwnerIndex:
     return request.app.state.owners
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 

@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             transport = WatchedTransport(httpx.AsyncHTTPTransport())
             client = await stack.enter_async_context(
                 httpx.AsyncClient(follow_redirects=False, transport=transport))
-            app.state.master = SparkMaster(settings, client)
+            app.state.master = SparkMaster(settings, client, metrics.master_status_reads)
             app.state.watchdog = Watchdog(transport, client, settings.master_ui_base + "/json/",
                                           stall_seconds=settings.liveness_stall_seconds)
             # Owner lookups (worker log reads for listing) have a client and pool of their own,

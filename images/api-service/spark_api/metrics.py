@@ -37,6 +37,10 @@ class Metrics:
                                      "worker log reads to learn a driver's owner, by outcome "
                                      "(found, not_api, not_yet, failed)",
                                      ["outcome"], registry=self.registry)
+        self.master_status_reads = Counter(
+            "spark_api_master_status_reads_total",
+            "driver status requests sent to the master (readers sharing one count once)",
+            registry=self.registry)
 
 
 class MetricsMiddleware:

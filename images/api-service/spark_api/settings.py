@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     # replica and after a restart, so a job that never ran on a worker stays listed. Unset: kept
     # in memory only.
     owner_facts_file: Path | None = None
+    # A driver's status read from the master serves every reader for this long (seconds; 0: only
+    # readers in the same moment share one read), and as long again while a read in the
+    # background refreshes it. Terminal states are kept for good (spark.py).
+    status_cache_seconds: float = Field(default=0.25, ge=0, le=10)
+    # Server processes sharing the port (uvicorn workers). 1: one process (scale with replicas).
+    # More: the API keeps no state that needs one process (job ids and owners are self-
+    # authorizing; the caches are per process), and /metrics sums every worker's numbers.
+    workers: int = Field(default=1, ge=1, le=32)
     # /livez fails when the master client's pool has only timed out for this long (watchdog.py).
     liveness_stall_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Prometheus /metrics is served on its own port (never through the API's Route or Ingress);
