@@ -31,9 +31,9 @@ import httpx
 
 from bench.common import record, summary
 from simulator.local import JobApi, SparkCluster, free_loopback, spark_home
-from simulator.local.oauth import client_token
 from simulator.local.spark import JOBS_DIR
 from simulator.oauth import MockOAuthServer
+from spark_stack_client import Client
 
 AUDIENCE = "spark-api"
 # The bench's own OAuth clients (in-process mock server; secrets never leave this process).
@@ -56,20 +56,13 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _through_api(client: httpx.Client) -> tuple[float, str]:
+def _through_api(client: Client) -> tuple[float, str]:
     start = time.perf_counter()
-    response = client.post("/v1/jobs", json={"job": "pi", "args": JOB_ARGS})
-    response.raise_for_status()
-    job_id = response.json()["id"]
-    while True:
-        state = client.get(f"/v1/jobs/{job_id}").json()["state"]
-        if state in ("FINISHED", "FAILED", "KILLED", "ERROR"):
-            break
-        time.sleep(0.1)
+    job = client.wait(client.submit("pi", JOB_ARGS).id, timeout=600, interval=0.1)
     elapsed = time.perf_counter() - start
-    if state != "FINISHED":
-        raise RuntimeError(f"bench job {job_id} ended {state}")
-    return elapsed, job_id
+    if job.state != "FINISHED":
+        raise RuntimeError(f"bench job {job.id} ended {job.state}")
+    return elapsed, job.id
 
 
 def _through_spark_submit(cluster: SparkCluster, local_ip: str) -> float:
@@ -133,8 +126,9 @@ def main() -> dict[str, Any]:
         running = oauth.start()
         api = JobApi(_api_env(running.issuer, cluster.master_url),
                      log_path=base / "api.log").start()
-        token = client_token(running.token_url, "alice", CLIENTS["alice"]["secret"])
-        with httpx.Client(base_url=api.url, headers=_bearer(token), timeout=30) as client:
+        with Client(api.url, token_url=running.token_url, client_id="alice",
+                    client_secret=CLIENTS["alice"]["secret"]) as client:
+            token = client.access_token()  # the GET load below is raw httpx: it sends it as is
             print("[bench api] warm-up job through the API (not counted)", flush=True)
             _, job_id = _through_api(client)
             api_runs = []
