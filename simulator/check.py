@@ -69,8 +69,8 @@ class ApiClient:
         return self.call(kind, "POST", "/v1/jobs", json={"job": job, "args": args})
 
     def wait_job(self, kind: str, job_id: str, timeout: float) -> Job:
-        """The job once terminal; the API being briefly unavailable (a master restarting) only
-        costs time. WaitTimeout after ``timeout`` seconds."""
+        """The job once terminal; the API being briefly unavailable or not knowing the job (a
+        master restarting, then recovering) only costs time. WaitTimeout after ``timeout``."""
         return self.client(kind).wait(job_id, timeout, interval=0.5, ride_out_outages=True)
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 
-from .errors import ApiError, ApiUnreachable, AuthError, Unavailable, WaitTimeout
+from .errors import ApiError, ApiUnreachable, AuthError, NotFound, Unavailable, WaitTimeout
 from .models import TERMINAL, CatalogEntry, Job, JobPage, LogChunk
 
 RETRY_STATUSES = (429, 503)
@@ -222,13 +222,15 @@ class Client:
         ``until`` (e.g. ``{"RUNNING"}``; a job that ended first is returned as it ended);
         WaitTimeout after ``timeout`` seconds. ``progress(job, elapsed)`` is called after each
         poll. ``ride_out_outages``: an API still unavailable (429/503) or unreachable after the
-        retries does not end the wait, only the timeout does (e.g. while a master restarts)."""
+        retries, or a 404 (a restarted master that has not recovered its drivers yet does not
+        know the job for a while), does not end the wait, only the timeout does; the
+        WaitTimeout then names the last answer."""
         start = time.monotonic()
         state = "unknown"
         while True:
             try:
                 job: Job | None = self.get(job_id)
-            except (Unavailable, ApiUnreachable) as exc:
+            except (Unavailable, ApiUnreachable, NotFound) as exc:
                 if not ride_out_outages:
                     raise
                 job, state = None, f"unknown ({exc})"

@@ -120,6 +120,16 @@ def test_wait_rides_out_an_unreachable_api_only_when_asked() -> None:
     assert err.value.job_id == "some-job" and err.value.state.startswith("unknown")
 
 
+def test_wait_rides_out_a_404_only_when_asked(dead_api, short_oauth) -> None:
+    """A restarted master that has not recovered its drivers yet makes the API answer 404."""
+    with make_client(dead_api, short_oauth) as api:
+        with pytest.raises(NotFound):
+            api.wait("no-such-job", timeout=1, interval=0.1)
+        with pytest.raises(WaitTimeout) as err:
+            api.wait("no-such-job", timeout=1, interval=0.1, ride_out_outages=True)
+    assert "404 not_found" in err.value.state
+
+
 def test_401_bad_token(dead_api) -> None:
     with Client(dead_api.url, token="not-a-jwt") as api, pytest.raises(AuthError) as err:
         api.catalog()
