@@ -77,3 +77,31 @@ def test_a_dead_master_is_not_a_wedge() -> None:
         return alive
 
     assert asyncio.run(scenario()) is True
+
+
+def test_a_hung_master_is_not_a_wedge() -> None:
+    """A master that accepts connections and never answers (a stopped JVM): requests time out
+    after being sent, which is progress past the pool, so /livez does not restart replicas."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind((free_loopback()[0], 0))
+    listener.listen(16)  # the kernel accepts; nobody ever reads or answers
+    host, port = listener.getsockname()
+
+    async def scenario() -> bool:
+        dog, client = _watchdog(f"http://{host}:{port}/json/")
+        client.timeout = httpx.Timeout(0.3, pool=0.2)
+        # One probe holds the only connection until its ReadTimeout (0.3 s); the other two
+        # give up waiting for the pool first (0.2 s): pool timeouts, then progress.
+        await asyncio.gather(*(dog.probe() for _ in range(3)))
+        assert dog.transport.last_pool_timeout is not None
+        await asyncio.sleep(0.6)  # setup: past the stall window
+        alive = dog.check().alive
+        await client.aclose()
+        return alive
+
+    try:
+        assert asyncio.run(scenario()) is True
+    finally:
+        listener.close()

@@ -48,6 +48,10 @@ def submit(api_nospark, token):
     ({"job": "pi", "resources": {"maxCores": 1000}}, "resources.maxCores", "resource_over_cap"),
     ({"job": "pi", "resources": {"executorCores": 2, "maxCores": 1}},
      "resources.executorCores", "invalid_resources"),
+    # supervise is off unless SPARK_API_ALLOW_SUPERVISE; and a strict boolean ("yes", 1: 422)
+    ({"job": "pi", "supervise": True}, "supervise", "supervise_not_allowed"),
+    ({"job": "pi", "supervise": "yes"}, "supervise", "invalid_request"),
+    ({"job": "pi", "supervise": 1}, "supervise", "invalid_request"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_bad_spec_names_the_field(submit, body: dict, field: str, code: str) -> None:
     response = submit(body)

@@ -18,10 +18,15 @@ with an HMAC keyed by ``SPARK_API_OWNER_SECRET`` (shared by every replica):
   not state: losing it costs one HTTP request per driver). This needs nothing from the job
   scripts. Lookups are single-flight, on their own connection pool, in page order and bounded
   by a time budget; a list that could not learn every owner in time says ``partial: true``
-  (owners.py). Limitation: a driver still waiting for a worker has no log yet, so it is listed
-  once it is launched (a GET by its id works from the start).
-* state: always taken from the DRIVER (the app shows FINISHED even when its driver failed).
-  Spark ``driverState`` -> API state: SUBMITTED, RELAUNCHING, UNKNOWN -> SUBMITTED; RUNNING ->
-  RUNNING; FINISHED -> FINISHED; FAILED (the script raised) -> FAILED; KILLED -> KILLED;
-  ERROR (the launch failed, text in ``message``) -> ERROR.
+  (owners.py). The master shows no owner fact for a driver that never ran on a worker (its
+  ``/json/`` gives a driver's id, state, cores, memory, worker and main class only), nor for
+  one whose worker is gone for good; such a driver is listed by the replicas that learned its
+  owner otherwise: the one that accepted it, and any that served its owner a GET, DELETE or
+  logs by its (HMAC-checked) id, kept across restarts in ``SPARK_API_OWNER_FACTS_FILE``. A
+  worker started again at the same address serves its old drivers' logs, so those are read
+  there.
+* state: always taken from the DRIVER (the app shows FINISHED even when its driver failed),
+  with a ``message`` saying why (every terminal state has one): Spark ``driverState`` plus the
+  state of the driver's worker -> API state and message, table in states.py. RELAUNCHING is
+  final for its driver id (a supervised driver is relaunched under a new id): ERROR.
 """

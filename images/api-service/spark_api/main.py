@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 follow_redirects=False,
                 limits=httpx.Limits(max_connections=lookups, max_keepalive_connections=lookups)))
             app.state.owners = OwnerIndex(owner_client, concurrency=lookups,
-                                          counter=metrics.owner_lookups)
+                                          counter=metrics.owner_lookups,
+                                          facts_file=settings.owner_facts_file)
             if settings.auth_mode is AuthMode.OIDC:
                 access = IssuerAccess(settings.oidc_issuer or "", settings.oidc_ca_file,
                                       settings.oidc_discovery_token_file)

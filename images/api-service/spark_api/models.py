@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from .states import JobState
 
 MEMORY_PATTERN = r"^[1-9][0-9]*[mMgG]$"
+SUPERVISE_DOC = ("relaunch the driver if its worker is lost (Spark's spark.driver.supervise; the "
+                 "job then continues under a new job id) and restart it when it exits non-zero; "
+                 "refused (422) unless the service allows it (SPARK_API_ALLOW_SUPERVISE)")
 
 
 class Resources(BaseModel):
@@ -31,6 +34,7 @@ class JobSubmission(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict,
                                  description="parameters, checked against the entry's schema")
     resources: Resources = Field(default_factory=Resources)
+    supervise: StrictBool = Field(default=False, description=SUPERVISE_DOC)
 
 
 class Links(BaseModel):

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from .catalog import Catalog
-from .models import ErrorBody
+from .models import SUPERVISE_DOC, ErrorBody
 from .settings import MIN_MEMORY_MB, AuthMode, Settings, memory_mb
 
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
@@ -31,6 +31,7 @@ _DESCRIPTIONS: dict[int, tuple[str, dict[str, Any]]] = {
                                 "schema": {"type": "string"}}}),
     404: ("no such job, or not the caller's (the two look the same)", {}),
     409: ("the job already ended", {}),
+    410: ("the driver's logs were on a worker that is gone (lost or decommissioned)", {}),
     413: ("the request body is over SPARK_API_MAX_BODY_BYTES", {}),
     422: ("invalid request: `error.field` names the field, the message says the fix", {}),
     429: ("the cluster cannot run this job now; retry after Retry-After", _RETRY_AFTER),
@@ -118,7 +119,10 @@ def resources_schema(settings: Settings) -> dict[str, Any]:
     return schema
 
 
-def submission_schema(catalog: Catalog) -> dict[str, Any]:
+def submission_schema(catalog: Catalog, allow_supervise: bool = False) -> dict[str, Any]:
+    # Only what the service accepts: `supervise: true` too when SPARK_API_ALLOW_SUPERVISE is on.
+    supervise = {"type": "boolean", "default": False, "description": SUPERVISE_DOC,
+                 **({} if allow_supervise else {"enum": [False]})}
     variants = []
     for name in sorted(catalog.entries):
         entry = catalog.entries[name]
@@ -130,6 +134,7 @@ def submission_schema(catalog: Catalog) -> dict[str, Any]:
                 "args": {**entry.parameters,
                          "description": f"parameters of {name} (GET /v1/catalog)"},
                 "resources": {"$ref": "#/components/schemas/Resources"},
+                "supervise": supervise,
             },
         })
     return {"title": "JobSubmission", "oneOf": variants,
@@ -151,7 +156,7 @@ def install(app: FastAPI, settings: Settings, catalog: Catalog) -> None:
                              description=app.description, routes=app.routes)
         components = schema.setdefault("components", {})
         schemas = components.setdefault("schemas", {})
-        schemas["JobSubmission"] = submission_schema(catalog)
+        schemas["JobSubmission"] = submission_schema(catalog, settings.allow_supervise)
         schemas["Resources"] = resources_schema(settings)
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)

@@ -18,22 +18,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client import Counter
 
-from .ownership import parse_app_name
+from .ownership import APP_PREFIX, parse_app_name
 from .spark import LAUNCH_HEAD_BYTES, SparkUnavailable, parse_log_slice
 
 log = logging.getLogger("spark_api.owners")
 
 _APP_NAME_PROP = re.compile(r"-Dspark\.app\.name=([^\s'\"]+)")
+_FACT = re.compile(r"^(driver-\d{14}-\d{4,}) (\S+)$")
+FACTS_MAX_BYTES = 16 * 1024 * 1024  # ~200k facts; past it nothing more is written (logged)
 Owner = tuple[str, str]  # (owner tag, job name)
 
 
@@ -50,14 +54,19 @@ class DriverRef:
     """What the master's /json/ says about a driver that a lookup needs."""
 
     id: str
-    worker_ui: str | None  # None: not launched (yet), or its worker is gone
+    worker_ui: str | None  # None: not launched (yet), or no live worker has its log
 
 
 class OwnerIndex:
     def __init__(self, client: httpx.AsyncClient, concurrency: int = 8,
                  retry_after: float = 10.0, max_entries: int = 10000,
-                 timeout: float = 5.0, counter: Counter | None = None) -> None:
+                 timeout: float = 5.0, counter: Counter | None = None,
+                 facts_file: Path | None = None) -> None:
         self.client, self.timeout, self.counter = client, timeout, counter
+        # Owner facts kept on the pod's disk (SPARK_API_OWNER_FACTS_FILE), shared by the
+        # processes of a replica and kept across its restarts: a driver that never ran on a
+        # worker, or whose worker is gone for good, has no other source (see ``learn``).
+        self.facts_file, self._facts_read = facts_file, 0
         self.retry_after, self.max_entries = retry_after, max_entries
         self._known: OrderedDict[str, Owner | None] = OrderedDict()  # None: not an API job
         self._failed: dict[str, float] = {}  # driver id -> monotonic time to try again
@@ -75,6 +84,69 @@ class OwnerIndex:
             self._known.move_to_end(driver_id)
             return self._known[driver_id]
         return UNRESOLVED
+
+    def _merge_facts(self) -> None:
+        """Take in what was appended to the facts file since the last look (cheap: a stat)."""
+        if self.facts_file is None:
+            return
+        try:
+            size = self.facts_file.stat().st_size
+            if size < self._facts_read:
+                self._facts_read = 0  # replaced: read it again
+            if size == self._facts_read:
+                return
+            with self.facts_file.open("rb") as handle:
+                handle.seek(self._facts_read)
+                data = handle.read(size - self._facts_read)
+        except OSError as exc:
+            log.warning("owner facts file %s unreadable: %s", self.facts_file, exc)
+            return
+        complete = data[:data.rfind(b"\n") + 1]  # a line being written is read next time
+        self._facts_read += len(complete)
+        for line in complete.decode("utf-8", "replace").splitlines():
+            match = _FACT.match(line)
+            owner = parse_app_name(match.group(2)) if match else None
+            if match and owner:
+                self._remember(match.group(1), owner)
+
+    def _append_fact(self, driver_id: str, owner: Owner) -> None:
+        if self.facts_file is None:
+            return
+        line = f"{driver_id} {APP_PREFIX}.{owner[0]}.{owner[1]}\n".encode()
+        try:
+            if self.facts_file.exists() and \
+                    self.facts_file.stat().st_size + len(line) > FACTS_MAX_BYTES:
+                log.warning("owner facts file %s is full (%d bytes): not recording %s",
+                            self.facts_file, FACTS_MAX_BYTES, driver_id)
+                return
+            # O_APPEND: one small write per line, whole even with several writers.
+            fd = os.open(self.facts_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.warning("owner facts file %s not writable: %s", self.facts_file, exc)
+
+    def _remember(self, driver_id: str, owner: Owner | None) -> None:
+        self._known[driver_id] = owner
+        self._known.move_to_end(driver_id)
+        self._failed.pop(driver_id, None)
+        while len(self._known) > self.max_entries:
+            self._known.popitem(last=False)
+
+    def learn(self, driver_id: str, owner: Owner | None) -> None:
+        """Record an owner proven otherwise: this replica submitted the driver, or its owner
+        presented the HMAC-checked job id. The only way a driver that never ran on a worker
+        (killed while waiting), or whose worker is gone for good, can be listed: the master
+        shows no owner fact for those (Spark's /json/ gives a driver's id, state, cores,
+        memory, worker and main class only), so it is known to the replica that learned it,
+        and, with a facts file, to every process of that replica and after its restarts.
+        Owners read from a worker's log are recorded too (they outlive the worker)."""
+        known = self._known.get(driver_id, UNRESOLVED)
+        self._remember(driver_id, owner)
+        if owner is not None and known != owner:
+            self._append_fact(driver_id, owner)
 
     async def _read_owner(self, ref: DriverRef) -> Owner | None | Any:
         assert ref.worker_ui is not None
@@ -102,11 +174,8 @@ class OwnerIndex:
             return UNRESOLVED
         match = _APP_NAME_PROP.search(head.text)
         owner = parse_app_name(match.group(1)) if match else None
-        self._known[ref.id] = owner
-        self._failed.pop(ref.id, None)
         self._count("found" if owner else "not_api")
-        while len(self._known) > self.max_entries:
-            self._known.popitem(last=False)
+        self.learn(ref.id, owner)
         return owner
 
     def _lookup(self, ref: DriverRef) -> asyncio.Task[Owner | None] | None:
@@ -125,6 +194,7 @@ class OwnerIndex:
         """Owner (or None, or UNRESOLVED) per driver, waiting for lookups until ``deadline``
         (monotonic). Lookups still running then go on for the next request."""
         refs = list(refs)
+        self._merge_facts()
         result = [self.cached(ref.id) for ref in refs]
         pending = {}
         for n, ref in enumerate(refs):

@@ -90,10 +90,18 @@ class Settings(BaseSettings):
     # Admission control (admission.py): refuse with 429 + Retry-After a job the cluster has no
     # room for now (its driver and one executor), instead of letting it wait forever.
     admission_control: bool = True
+    # `supervise: true` in a submission (spark.driver.supervise: the master relaunches a driver
+    # whose worker died, and the worker restarts one that exits non-zero, without limit): off
+    # unless the operator allows it, since a failing supervised job is restarted forever.
+    allow_supervise: bool = False
     # Listing: how long one GET /v1/jobs waits for owner lookups (worker log reads) before it
     # answers with what it knows (partial: true), and how many lookups run at once (own pool).
     list_owner_budget: float = Field(default=3.0, gt=0, le=60)
     owner_lookup_concurrency: int = Field(default=8, ge=1, le=64)
+    # Owner facts appended to a file on the pod's disk (owners.py): read by every process of the
+    # replica and after a restart, so a job that never ran on a worker stays listed. Unset: kept
+    # in memory only.
+    owner_facts_file: Path | None = None
     # /livez fails when the master client's pool has only timed out for this long (watchdog.py).
     liveness_stall_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Prometheus /metrics is served on its own port (never through the API's Route or Ingress);

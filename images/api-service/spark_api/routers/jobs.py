@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Annotated, Literal
 
@@ -18,10 +19,10 @@ from ..metrics import Metrics
 from ..models import Job, JobPage, JobSubmission, Links, LogChunk
 from ..ownership import JobRef, Ownership, parse_job_id
 from ..openapi import errors
-from ..owners import UNRESOLVED, DriverRef
+from ..owners import UNRESOLVED, DriverRef, OwnerIndex
 from ..settings import MIN_MEMORY_MB, Settings, memory_mb
-from ..spark import SparkUnavailable
-from ..states import TERMINAL, from_driver_state
+from ..spark import DriverStatus, SparkMaster, SparkUnavailable
+from ..states import TERMINAL, WorkerFact, address_of, describe, from_driver_state, worker_fact
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 log = logging.getLogger("spark_api.jobs")
@@ -40,11 +41,30 @@ def _unavailable(exc: SparkUnavailable) -> ApiError:
 
 
 def _job(request: Request, job_id: str, ref: JobRef, spark_state: str | None,
-         message: str | None = None) -> Job:
+         worker: WorkerFact | None = None, spark_message: str | None = None,
+         relaunched_as: str | None = None) -> Job:
     base = str(request.url_for("get_job", job_id=job_id))
-    return Job(id=job_id, job=ref.job, state=from_driver_state(spark_state),
-               sparkState=spark_state, driverId=ref.driver_id, message=message,
+    state, message = describe(spark_state, worker, spark_message, relaunched_as)
+    return Job(id=job_id, job=ref.job, state=state, sparkState=spark_state,
+               driverId=ref.driver_id, message=message,
                links=Links(self=base, logs=base + "/logs"))
+
+
+# Driver states whose message depends on the state of the driver's worker (one /json/ read).
+_WORKER_MATTERS = frozenset({"KILLED", "ERROR", "RELAUNCHING", "FAILED"})
+
+
+async def _worker(master: SparkMaster, status: DriverStatus) -> WorkerFact | None:
+    """The driver's worker as the master sees it, read only when the message depends on it."""
+    if (status.state or "").upper() not in _WORKER_MATTERS:
+        return worker_fact({}, status.worker_id) if status.worker_id else None
+    return worker_fact(await master.cluster(), status.worker_id)
+
+
+def _learn(owners: OwnerIndex, ref: JobRef, principal: Principal, ownership: Ownership) -> None:
+    """The caller proved this id is theirs (HMAC): remember the owner for listing (owners.py)."""
+    if ownership.owns(ref, principal.subject):
+        owners.learn(ref.driver_id, (ownership.owner_tag(principal.subject), ref.job))
 
 
 def _check_resources(spec: JobSubmission, settings: Settings) -> None:
@@ -96,11 +116,17 @@ def _authorize(ref: JobRef | None, principal: Principal, ownership: Ownership) -
              responses=errors(*_AUTH, 413, 422, 429))
 async def submit_job(request: Request, spec: JobSubmission, principal: Submitter,
                      settings: SettingsDep, catalog: CatalogDep, master: MasterDep,
-                     ownership: OwnershipDep, metrics: MetricsDep) -> JSONResponse:
+                     ownership: OwnershipDep, owners: OwnersDep,
+                     metrics: MetricsDep) -> JSONResponse:
     try:
         entry = catalog.get(spec.job)
         catalog.validate_args(entry, spec.args)
         _check_resources(spec, settings)
+        if spec.supervise and not settings.allow_supervise:
+            raise ApiError(422, "supervise_not_allowed",
+                           "supervise: true is not allowed by this service (an operator can "
+                           "allow it with SPARK_API_ALLOW_SUPERVISE=true); leave it out",
+                           field="supervise")
     except ApiError:
         metrics.submissions.labels("rejected").inc()
         raise
@@ -111,7 +137,8 @@ async def submit_job(request: Request, spec: JobSubmission, principal: Submitter
                   "spark.executor.cores": str(res.executorCores),
                   "spark.cores.max": str(res.maxCores),
                   "spark.driver.extraJavaOptions": java_options,
-                  "spark.executor.extraJavaOptions": java_options}
+                  "spark.executor.extraJavaOptions": java_options,
+                  "spark.driver.supervise": "true" if spec.supervise else "false"}
     script = f"{settings.jobs_dir.rstrip('/')}/{entry.script}"
     # Admission (admission.py): decide from a fresh /json/ and submit under one lock per replica,
     # so the next submission's decision sees this one's driver.
@@ -127,7 +154,9 @@ async def submit_job(request: Request, spec: JobSubmission, principal: Submitter
         metrics.submissions.labels("spark_unavailable").inc()
         raise _unavailable(exc) from None
     metrics.submissions.labels("accepted").inc()
-    job_id = ownership.job_id(driver_id, entry.name, ownership.owner_tag(principal.subject))
+    tag = ownership.owner_tag(principal.subject)
+    owners.learn(driver_id, (tag, entry.name))  # listed at once, even if it never launches
+    job_id = ownership.job_id(driver_id, entry.name, tag)
     job = _job(request, job_id, JobRef(driver_id, entry.name, ""), "SUBMITTED")
     return JSONResponse(status_code=202, content=job.model_dump(mode="json"),
                         headers={"Location": job.links.self})
@@ -148,10 +177,7 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
         cluster = await master.cluster()
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
-    # Only live workers can be asked; a driver whose worker is gone is known from the cache or
-    # not at all (like one never launched), so it does not make every list partial.
-    uis = {w.get("id"): w.get("webuiaddress") for w in cluster.get("workers", [])
-           if w.get("state") == "ALIVE"}
+    uis = _log_readers(cluster)
     drivers = list(cluster.get("activedrivers", [])) + list(cluster.get("completeddrivers", []))
     drivers.sort(key=lambda d: str(d.get("id", "")), reverse=True)
     my_tag = ownership.owner_tag(principal.subject)
@@ -162,7 +188,7 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
     partial = False
     for start in range(0, len(drivers), batch):
         chunk = drivers[start:start + batch]
-        refs = [DriverRef(str(d.get("id", "")), uis.get(d.get("worker"))) for d in chunk]
+        refs = [DriverRef(str(d.get("id", "")), uis(d.get("worker"))) for d in chunk]
         for driver, owner in zip(chunk, await owners.owners(refs, deadline)):
             if owner is UNRESOLVED:
                 partial = True
@@ -172,7 +198,7 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
             tag, job_name = owner
             job_id = ownership.job_id(driver["id"], job_name, tag)
             mine.append(_job(request, job_id, JobRef(driver["id"], job_name, ""),
-                             driver.get("state")))
+                             driver.get("state"), worker_fact(cluster, driver.get("worker"))))
         if len(mine) >= wanted:
             break
     page = mine[offset:offset + limit]
@@ -180,34 +206,84 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
                    nextOffset=offset + limit if len(mine) > offset + limit else None)
 
 
+def _log_readers(cluster: dict) -> Callable[[str | None], str | None]:
+    """A driver's worker id -> the UI of a live worker that serves that worker's driver logs.
+
+    Only live workers can be asked (a DECOMMISSIONED one still runs until its drivers are done).
+    A worker that died and was started again at the same address (a restarted container: same
+    pod IP, port and work dir, a new worker id; Spark drops the DEAD entry from /json/ when it
+    registers) serves its old drivers' logs too, so a driver is read from the live worker with
+    the same ``<host>-<port>`` in its id. A driver whose worker is gone for good is known from
+    the owner cache or not at all (like one never launched), so it does not make every list
+    partial."""
+    by_address = {address_of(str(w.get("id"))): w["webuiaddress"]
+                  for w in cluster.get("workers", [])
+                  if w.get("state") in ("ALIVE", "DECOMMISSIONED") and w.get("webuiaddress")}
+    return lambda worker_id: by_address.get(address_of(worker_id)) if worker_id else None
+
+
 @router.get("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404))
 async def get_job(request: Request, job_id: str, principal: Reader, master: MasterDep,
-                  ownership: OwnershipDep) -> Job:
+                  ownership: OwnershipDep, owners: OwnersDep, settings: SettingsDep) -> Job:
     ref = _authorize(parse_job_id(job_id), principal, ownership)
     try:
         status = await master.status(ref.driver_id)
+        if not status.found:
+            raise ApiError(404, "not_found",
+                           "no such job (the Spark master does not know it; it may have "
+                           "restarted)")
+        worker = await _worker(master, status)
+        relaunched_as = None
+        if (status.state or "").upper() == "RELAUNCHING":
+            relaunched_as = await _relaunched_as(job_id, ref, master, owners, ownership,
+                                                 settings.list_owner_budget)
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
-    if not status.found:
-        raise ApiError(404, "not_found",
-                       "no such job (the Spark master does not know it; it may have restarted)")
-    return _job(request, job_id, ref, status.state, status.message)
+    _learn(owners, ref, principal, ownership)
+    return _job(request, job_id, ref, status.state, worker, status.message, relaunched_as)
+
+
+async def _relaunched_as(job_id: str, ref: JobRef, master: SparkMaster, owners: OwnerIndex,
+                         ownership: Ownership, budget: float) -> str | None:
+    """The id of the job a supervised driver was relaunched as, when exactly one driver can be
+    it. Nothing in /json/ links the two (Spark creates the copy from the same description under
+    a new id), so: a newer driver with the same memory, cores and main class whose launch
+    command names the same job and owner (checked against this id's HMAC)."""
+    cluster = await master.cluster()
+    drivers = list(cluster.get("activedrivers", [])) + list(cluster.get("completeddrivers", []))
+    old = next((d for d in drivers if d.get("id") == ref.driver_id), None)
+    if old is None:
+        return None
+    alike = sorted((d for d in drivers if str(d.get("id", "")) > ref.driver_id
+                    and all(d.get(k) == old.get(k) for k in ("memory", "cores", "mainclass"))),
+                   key=lambda d: str(d.get("id")))[:16]
+    readers = _log_readers(cluster)
+    found = await owners.owners([DriverRef(str(d["id"]), readers(d.get("worker")))
+                                 for d in alike], time.monotonic() + budget)
+    matches = [ownership.job_id(str(d["id"]), owner[1], owner[0])
+               for d, owner in zip(alike, found)
+               if isinstance(owner, tuple) and owner[1] == ref.job
+               and ownership.job_id(ref.driver_id, owner[1], owner[0]) == job_id]
+    return matches[0] if len(matches) == 1 else None
 
 
 @router.delete("/{job_id}", response_model=Job, responses=errors(*_AUTH, 404, 409))
 async def kill_job(request: Request, job_id: str, principal: Submitter, master: MasterDep,
-                   ownership: OwnershipDep) -> Job:
+                   ownership: OwnershipDep, owners: OwnersDep) -> Job:
     """Kill the job and wait briefly (up to ~10 s) until Spark reports it ended.
 
-    The job is not removed: it stays readable (and listed) with state KILLED."""
+    The job is not removed: it stays readable (and listed) with state KILLED. A job that
+    already ended is answered 409 naming its state and why it ended."""
     ref = _authorize(parse_job_id(job_id), principal, ownership)
     try:
         status = await master.status(ref.driver_id)
         if not status.found:
             raise ApiError(404, "not_found", "no such job")
+        _learn(owners, ref, principal, ownership)  # so it stays listed if killed before launch
         if from_driver_state(status.state) in TERMINAL:
-            ended = from_driver_state(status.state).value
-            raise ApiError(409, "already_finished", f"the job already ended in state {ended}")
+            ended, why = describe(status.state, await _worker(master, status), status.message)
+            raise ApiError(409, "already_finished",
+                           f"the job already ended in state {ended.value}: {why}")
         await master.kill(ref.driver_id)
         deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
@@ -215,27 +291,52 @@ async def kill_job(request: Request, job_id: str, principal: Submitter, master: 
             if from_driver_state(status.state) in TERMINAL:
                 break
             await asyncio.sleep(0.25)
+        worker = await _worker(master, status)
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
-    return _job(request, job_id, ref, status.state, status.message)
+    return _job(request, job_id, ref, status.state, worker, status.message)
 
 
-@router.get("/{job_id}/logs", response_model=LogChunk, responses=errors(*_AUTH, 404, 422))
+def _logs_gone(worker: WorkerFact) -> ApiError:
+    return ApiError(410, "logs_gone",
+                    f"the driver's logs were on {worker.label}, which is gone "
+                    f"({(worker.state or 'no longer known to the master').lower()}): they "
+                    "cannot be read any more; the job's state and message still can")
+
+
+@router.get("/{job_id}/logs", response_model=LogChunk,
+            responses=errors(*_AUTH, 404, 410, 422))
 async def job_logs(job_id: str, principal: Reader, master: MasterDep, ownership: OwnershipDep,
                    stream: Annotated[Literal["stdout", "stderr"], Query()] = "stdout",
                    offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
                    length: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65536) -> LogChunk:
-    """The driver's output (stdout holds the script's prints and tracebacks), a bounded slice."""
+    """The driver's output (stdout holds the script's prints and tracebacks), a bounded slice.
+
+    Empty while the driver waits for a worker; 410 ``logs_gone`` once the worker that held
+    them is gone (DEAD, DECOMMISSIONED and unreachable, or no longer listed by the master)
+    and no live worker at the same address (the same worker, restarted) serves them."""
     ref = _authorize(parse_job_id(job_id), principal, ownership)
     try:
         status = await master.status(ref.driver_id)
         if not status.found:
             raise ApiError(404, "not_found", "no such job")
-        ui = await master.worker_ui(status.worker_id)
-        if ui is None:
+        cluster = await master.cluster()
+        worker = worker_fact(cluster, status.worker_id)
+        if worker is None:
             return LogChunk(id=job_id, stream=stream, offset=offset, length=0, total=0,
                             nextOffset=offset, text="")
-        piece = await master.read_log(ui, ref.driver_id, stream, offset, length)
+        ui = _log_readers(cluster)(worker.id)
+        if ui is None:
+            raise _logs_gone(worker)
+        try:
+            piece = await master.read_log(ui, ref.driver_id, stream, offset, length)
+        except SparkUnavailable as exc:
+            if worker.state == "ALIVE":
+                log.warning("worker log unavailable: %s", exc)
+                raise ApiError(503, "worker_unavailable",
+                               f"{worker.label} holds the driver's logs but did not answer; "
+                               "try again shortly", headers={"Retry-After": "5"}) from None
+            raise _logs_gone(worker) from None  # decommissioned: it went away meanwhile
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
     return LogChunk(id=job_id, stream=stream, offset=piece.start, length=piece.end - piece.start,
