@@ -16,7 +16,7 @@ import httpx
 
 from simulator.scenarios import AuthExpectation, JobExpectation, Scenario
 from simulator.stack import Stack
-from spark_stack_client import Client, ClientError, Job, WaitTimeout
+from spark_stack_client import Client, ClientError, Job, RetryPolicy, WaitTimeout
 
 # A job the auth checks submit: valid, tiny; a 401/403 must come before it is ever run.
 _PROBE_JOB = {"job": "pi", "args": {"samples": 10, "partitions": 1}}
@@ -50,7 +50,10 @@ class ApiClient:
         # No keep-alive: uvicorn drops idle connections after 5 s, and a request sent on a pooled
         # connection just as the Service proxy passes that close on fails with a connection
         # reset (seen once in service-only). A fresh connection per call costs ~0.1 ms here.
-        options: dict[str, Any] = {"keepalive": False, "trust_env": False}
+        # No retries: a call is one request whose answer the checks judge (a 503 is a 503);
+        # wait_job rides out outages by polling instead.
+        options: dict[str, Any] = {"keepalive": False, "trust_env": False,
+                                   "retry": RetryPolicy(attempts=1)}
         if kind == "none":
             key, make = kind, lambda: Client(self.base, anonymous=True, **options)
         else:
@@ -60,6 +63,10 @@ class ApiClient:
         if key not in self._open:
             self._open[key] = make()
         return self._open[key]
+
+    def token(self, kind: str) -> str | None:
+        """The token ``kind``'s calls carry (fetched now if need be; None for ``none``)."""
+        return self.client(kind).access_token()
 
     def call(self, kind: str, method: str, path: str, **kw: Any) -> httpx.Response:
         """The raw answer, whatever its status (the auth expectations compare it)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from simulator.local.base import LocalComponent, host_env, http_get
 from simulator.run import REPO
+from spark_stack_client import client_credentials_token
 
 
 class MockOAuthProcess(LocalComponent):
@@ -62,3 +63,8 @@ class MockOAuthProcess(LocalComponent):
         status, _ = http_get(url)
         return status == 200, f"GET {url} -> {status}"
 
+
+def client_token(token_url: str, client_id: str, secret: str, scope: str | None = None) -> str:
+    """An access token by the client-credentials grant: the job API client's own
+    (spark_stack_client.client_credentials_token), under the name simulator.local callers use."""
+    return client_credentials_token(token_url, client_id, secret, scope)
