@@ -27,14 +27,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench import api_read
 from bench.common import RESULTS, record, summary
 from simulator.local import JobApi, SparkCluster, free_loopback, spark_home
-from simulator.local.oauth import client_token
 from simulator.local.spark import JOBS_DIR
 from simulator.oauth import MockOAuthServer
+from spark_stack_client import Client
 
 AUDIENCE = "spark-api"
 # The bench's own OAuth clients (in-process mock server; secrets never leave this process).
@@ -52,24 +50,13 @@ def _api_env(issuer: str, master_url: str) -> dict[str, str]:
             "SPARK_API_OWNER_SECRET": OWNER_SECRET}
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _through_api(client: httpx.Client) -> tuple[float, str]:
+def _through_api(client: Client) -> tuple[float, str]:
     start = time.perf_counter()
-    response = client.post("/v1/jobs", json={"job": "pi", "args": JOB_ARGS})
-    response.raise_for_status()
-    job_id = response.json()["id"]
-    while True:
-        state = client.get(f"/v1/jobs/{job_id}").json()["state"]
-        if state in ("FINISHED", "FAILED", "KILLED", "ERROR"):
-            break
-        time.sleep(0.1)
+    job = client.wait(client.submit("pi", JOB_ARGS).id, timeout=600, interval=0.1)
     elapsed = time.perf_counter() - start
-    if state != "FINISHED":
-        raise RuntimeError(f"bench job {job_id} ended {state}")
-    return elapsed, job_id
+    if job.state != "FINISHED":
+        raise RuntimeError(f"bench job {job.id} ended {job.state}")
+    return elapsed, job.id
 
 
 def _through_spark_submit(cluster: SparkCluster, local_ip: str) -> float:
@@ -92,15 +79,13 @@ def _through_spark_submit(cluster: SparkCluster, local_ip: str) -> float:
     return elapsed
 
 
-def _running_job(client: httpx.Client) -> str:
+def _running_job(client: Client) -> str:
     """A job that stays RUNNING while the reads are measured (killed at the end)."""
-    response = client.post("/v1/jobs", json={"job": "sleep", "args": {"seconds": 900}})
-    response.raise_for_status()
-    job_id = response.json()["id"]
+    job_id = client.submit("sleep", {"seconds": 900}).id
     deadline = time.monotonic() + 120
     # Its Spark session up (the script prints "sleeping"): the driver's start-up, which burns
     # CPU for seconds after RUNNING, is over before anything is measured.
-    while "sleeping" not in client.get(f"/v1/jobs/{job_id}/logs").json()["text"]:
+    while "sleeping" not in client.logs(job_id).text:
         if time.monotonic() > deadline:
             raise RuntimeError(f"bench job {job_id} did not start sleeping in 120 s")
         time.sleep(0.5)
@@ -123,8 +108,8 @@ def main() -> dict[str, Any]:
         env = _api_env(running.issuer, cluster.master_url)
         api = JobApi(env, log_path=base / "api.log").start()
         apis.append(api)
-        token = client_token(running.token_url, "alice", CLIENTS["alice"]["secret"])
-        with httpx.Client(base_url=api.url, headers=_bearer(token), timeout=30) as client:
+        with Client(api.url, token_url=running.token_url, client_id="alice",
+                    client_secret=CLIENTS["alice"]["secret"]) as client:
             print("[bench api] warm-up job through the API (not counted)", flush=True)
             _, job_id = _through_api(client)
             if e2e:
@@ -140,12 +125,14 @@ def main() -> dict[str, Any]:
             print("[bench api] a RUNNING job for the status reads", flush=True)
             running_id = _running_job(client)
             try:
+                # Tokens for the load are fetched inside, right before it (the runs above can
+                # outlast a token's life, and the raw load generator never renews one).
                 payload["status_read"] = api_read.measure(
                     api=api, noauth_api=noauth, workers_api=workers, token_url=running.token_url,
                     client=("alice", CLIENTS["alice"]["secret"]), finished_id=job_id,
                     running_id=running_id, base=base)
             finally:
-                client.delete(f"/v1/jobs/{running_id}")
+                client.kill(running_id)
     finally:
         for one in apis:
             one.stop()
@@ -168,7 +155,7 @@ def main() -> dict[str, Any]:
     return payload
 
 
-def _e2e(client: httpx.Client, cluster: SparkCluster) -> dict[str, Any]:
+def _e2e(client: Client, cluster: SparkCluster) -> dict[str, Any]:
     api_runs = []
     for n in range(RUNS):
         elapsed, _ = _through_api(client)

@@ -53,8 +53,8 @@ from bench.common import machine
 from simulator.local import JobApi, free_loopback
 from simulator.local.api import API_DIR
 from simulator.local.base import host_env
-from simulator.local.oauth import client_token
 from simulator.run import REPO
+from spark_stack_client import client_credentials_token
 
 CONCURRENCY = 16
 ROUNDS = int(os.environ.get("BENCH_API_ROUNDS", "2"))
@@ -241,7 +241,7 @@ def measure(*, api: JobApi, noauth_api: JobApi, workers_api: JobApi, token_url: 
     proxy = ServiceProxy(base, {one.port: (one.ip, one.port)
                                 for one in (api, noauth_api, workers_api)}).start()
     try:
-        tokens: list[str | None] = [client_token(token_url, *client) for _ in range(CONCURRENCY)]
+        tokens: list[str | None] = [client_credentials_token(token_url, *client) for _ in range(CONCURRENCY)]
         anonymous: list[str | None] = [None] * CONCURRENCY
         running_noauth = _disabled_job_id(running_id.split(".")[0], running_id.split(".")[1])
         variants = {

@@ -48,9 +48,9 @@ import httpx
 from bench.common import record, summary
 from simulator.local import JobApi, SparkCluster, free_loopback, pyspark_dir, spark_home
 from simulator.local import submit as rest
-from simulator.local.oauth import client_token
 from simulator.local.spark import JOBS_DIR
 from simulator.oauth import MockOAuthServer
+from spark_stack_client import Client
 
 RUNS = int(os.environ.get("BENCH_LATENCY_RUNS", "5"))
 JOB_ARGS = {"samples": 1000, "partitions": 1}
@@ -180,26 +180,20 @@ class Watchers:
             self.known["apps"].add(self.app_id)
 
 
-def through_api(cluster: SparkCluster, api: httpx.Client, known: dict[str, set[str]]
+def through_api(cluster: SparkCluster, api: Client, known: dict[str, set[str]]
                 ) -> dict[str, float]:
     timeline = Timeline()
     watchers = Watchers(cluster, timeline, known, driver_log=True)
     try:
-        response = api.post("/v1/jobs", json={"job": "pi", "args": JOB_ARGS})
-        response.raise_for_status()
+        job_id = api.submit("pi", JOB_ARGS).id
         timeline.mark("api_accepted")
-        job_id = response.json()["id"]
-        seen: set[str] = set()
-        while (state := api.get(f"/v1/jobs/{job_id}").json()["state"]) not in (
-                "FINISHED", "FAILED", "KILLED", "ERROR"):
-            seen.add(state)
-            time.sleep(POLL)
+        state = api.wait(job_id, timeout=600, interval=POLL).state
         timeline.mark("api_finished")
         timeline.points["total"] = timeline.points["api_finished"]
         time.sleep(3 * POLL)  # the watchers see the driver's last lines and its end
     finally:
         watchers.close()
-    output = api.get(f"/v1/jobs/{job_id}/logs", params={"stream": "stdout"}).json()["text"]
+    output = api.logs(job_id, stream="stdout").text
     if state != "FINISHED" or "Pi is roughly" not in output:
         raise RuntimeError(f"bench job {job_id} ended {state}; stdout: {output[-500:]!r}")
     return timeline.points
@@ -316,20 +310,20 @@ def main() -> dict[str, Any]:
     # one token for the whole bench (a loaded machine can take well over the default 300 s)
     oauth = MockOAuthServer(oauth_ip, 0, CLIENTS, audience=AUDIENCE, token_lifetime=7200)
     apis: dict[str, JobApi] = {}
-    clients: dict[str, httpx.Client] = {}
+    clients: dict[str, Client] = {}
     runs: dict[str, list[dict[str, float]]] = {}
     known: dict[str, set[str]] = {"drivers": set(), "apps": set()}
     load_before = os.getloadavg()[0]
     try:
         cluster.start()
         running = oauth.start()
-        token = client_token(running.token_url, "bench", CLIENTS["bench"]["secret"])
         envs = {"api": {}} | {f"api_{cut}_off": env for cut, env in CUTS.items()}
         for name, extra in envs.items():
             apis[name] = JobApi(_api_env(running.issuer, cluster.master_url, extra),
                                 log_path=base / f"{name}.log").start()
-            clients[name] = httpx.Client(base_url=apis[name].url, timeout=60,
-                                         headers={"Authorization": f"Bearer {token}"})
+            clients[name] = Client(apis[name].url, token_url=running.token_url,
+                                   client_id="bench", client_secret=CLIENTS["bench"]["secret"],
+                                   timeout=60, trust_env=False)
         local_ip = cluster.master_ip.rsplit(".", 1)[0] + ".9"
         variants: dict[str, Callable[[], dict[str, float]]] = {
             name: (lambda c=client: through_api(cluster, c, known))

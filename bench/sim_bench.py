@@ -43,7 +43,7 @@ def cycle(backend: str) -> dict:
             resp.raise_for_status()
             final = api.wait_job("ordinary", resp.json()["id"], timeout=300)
             phases["job_submit_to_terminal_s"] = time.monotonic() - t
-            phases["job_state"] = final["state"]  # type: ignore[assignment]
+            phases["job_state"] = final.state  # type: ignore[assignment]
         finally:
             api.close()
         t = time.monotonic()

@@ -16,8 +16,8 @@ import httpx
 
 from simulator.scenarios import AuthExpectation, JobExpectation, Scenario
 from simulator.stack import Stack
+from spark_stack_client import Client, ClientError, Job, RetryPolicy, WaitTimeout
 
-TERMINAL = {"FINISHED", "FAILED", "KILLED", "ERROR"}
 # A job the auth checks submit: valid, tiny; a 401/403 must come before it is ever run.
 _PROBE_JOB = {"job": "pi", "args": {"samples": 10, "partitions": 1}}
 
@@ -32,7 +32,9 @@ class CheckResult:
 
 
 class ApiClient:
-    """The job API as a client sees it: tokens by client credentials, then bearer calls."""
+    """The job API as the scenario's clients see it: one spark_stack_client.Client per client
+    (tokens by client credentials, fetched and renewed by authlib), an anonymous one for
+    ``none``; ``kind`` is a client kind (first of that kind) or a client id."""
 
     def __init__(self, stack: Stack) -> None:
         out = stack.state.outputs
@@ -42,50 +44,45 @@ class ApiClient:
         self.token_url = out["token_url"]
         self.clients = {c.kind: c for c in reversed(stack.clients())}  # first of each kind
         self.by_id = {c.id: c for c in stack.clients()}
+        self._open: dict[str, Client] = {}
+
+    def client(self, kind: str) -> Client:
         # No keep-alive: uvicorn drops idle connections after 5 s, and a request sent on a pooled
         # connection just as the Service proxy passes that close on fails with a connection
         # reset (seen once in service-only). A fresh connection per call costs ~0.1 ms here.
-        self.http = httpx.Client(timeout=30, trust_env=False,
-                                 limits=httpx.Limits(max_keepalive_connections=0))
-        self._tokens: dict[str, str] = {}
+        # No retries: a call is one request whose answer the checks judge (a 503 is a 503);
+        # wait_job rides out outages by polling instead.
+        options: dict[str, Any] = {"keepalive": False, "trust_env": False,
+                                   "retry": RetryPolicy(attempts=1)}
+        if kind == "none":
+            key, make = kind, lambda: Client(self.base, anonymous=True, **options)
+        else:
+            c = self.clients.get(kind) or self.by_id[kind]
+            key, make = c.id, lambda: Client(self.base, token_url=self.token_url,
+                                             client_id=c.id, client_secret=c.secret, **options)
+        if key not in self._open:
+            self._open[key] = make()
+        return self._open[key]
 
     def token(self, kind: str) -> str | None:
-        if kind == "none":
-            return None
-        client = self.clients.get(kind) or self.by_id[kind]
-        if client.id not in self._tokens:
-            resp = self.http.post(self.token_url, data={"grant_type": "client_credentials"},
-                                  auth=(client.id, client.secret))
-            resp.raise_for_status()
-            self._tokens[client.id] = resp.json()["access_token"]
-        return self._tokens[client.id]
+        """The token ``kind``'s calls carry (fetched now if need be; None for ``none``)."""
+        return self.client(kind).access_token()
 
     def call(self, kind: str, method: str, path: str, **kw: Any) -> httpx.Response:
-        headers = kw.pop("headers", {})
-        tok = self.token(kind)
-        if tok:
-            headers["Authorization"] = f"Bearer {tok}"
-        return self.http.request(method, self.base + path, headers=headers, **kw)
+        """The raw answer, whatever its status (the auth expectations compare it)."""
+        return self.client(kind).request(method, path, **kw)
 
     def submit(self, kind: str, job: str, args: dict[str, Any]) -> httpx.Response:
         return self.call(kind, "POST", "/v1/jobs", json={"job": job, "args": args})
 
-    def wait_job(self, kind: str, job_id: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        last: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            resp = self.call(kind, "GET", f"/v1/jobs/{job_id}")
-            if resp.status_code == 200:
-                last = resp.json()
-                if last.get("state") in TERMINAL:
-                    return last
-            else:
-                last = {"http": resp.status_code, "body": resp.text[:300]}
-            time.sleep(0.5)
-        raise TimeoutError(f"job {job_id} not terminal after {timeout:.0f}s; last seen {last}")
+    def wait_job(self, kind: str, job_id: str, timeout: float) -> Job:
+        """The job once terminal; the API being briefly unavailable or not knowing the job (a
+        master restarting, then recovering) only costs time. WaitTimeout after ``timeout``."""
+        return self.client(kind).wait(job_id, timeout, interval=0.5, ride_out_outages=True)
 
     def close(self) -> None:
-        self.http.close()
+        for client in self._open.values():
+            client.close()
 
 
 def check_workloads(stack: Stack, scenario: Scenario) -> list[CheckResult]:
@@ -140,14 +137,19 @@ def check_job(api: ApiClient, exp: JobExpectation) -> CheckResult:
     job = resp.json()
     try:
         final = api.wait_job(exp.client, job["id"], exp.timeout)
-    except TimeoutError as exc:
-        return CheckResult(f"job {exp.job}", False, str(exc), time.monotonic() - t0)
+    except WaitTimeout as exc:
+        return CheckResult(f"job {exp.job}", False,
+                           f"job {exc.job_id} not terminal after {exc.timeout:.0f}s; last seen "
+                           f"{exc.state}", time.monotonic() - t0)
+    except ClientError as exc:
+        return CheckResult(f"job {exp.job}", False, f"waiting for {job['id']}: {exc}",
+                           time.monotonic() - t0)
     took = time.monotonic() - t0
-    ok = final["state"] == exp.outcome
+    ok = final.state == exp.outcome
     return CheckResult(f"job {exp.job}", ok,
-                       f"{job['id']} → {final['state']} (expected {exp.outcome})"
-                       + (f": {final.get('message')}" if final.get("message") else ""),
-                       took, data={"id": job["id"], "state": final["state"]})
+                       f"{job['id']} → {final.state} (expected {exp.outcome})"
+                       + (f": {final.message}" if final.message else ""),
+                       took, data={"id": job["id"], "state": final.state})
 
 
 @dataclass
@@ -186,7 +188,7 @@ def check_scenario(scenario: Scenario, backend: str, set_values: Sequence[str] =
                        f"job(s), {len(scenario.expect.auth)} auth call(s)")
         results = evaluate(stack, scenario) + (more(stack) if more else [])
         report.summary(stack, sys.stderr, results)
-    except (RunError, OSError, httpx.HTTPError) as exc:
+    except (RunError, OSError, httpx.HTTPError, ClientError) as exc:
         error = f"{type(exc).__name__}: {exc}"
         stack.progress(f"check {scenario.name} failed: {error}")
     finally:

@@ -6,7 +6,7 @@ Needs only httpx and authlib::
     with Client(api_url, token_url=..., client_id=..., client_secret=...) as api:
         job = api.wait(api.submit("pi", {"samples": 1000}).id, timeout=300)
 """
-from .client import Client, RetryPolicy
+from .client import Client, RetryPolicy, client_credentials_token
 from .errors import (
                      ApiError,
                      ApiUnreachable,
@@ -22,4 +22,4 @@ from .models import STATES, TERMINAL, CatalogEntry, Job, JobPage, LogChunk
 
 __all__ = ["STATES", "TERMINAL", "ApiError", "ApiUnreachable", "AuthError", "CatalogEntry",
            "Client", "ClientError", "Conflict", "InvalidRequest", "Job", "JobPage", "LogChunk",
-           "NotFound", "RetryPolicy", "Unavailable", "WaitTimeout"]
+           "NotFound", "RetryPolicy", "Unavailable", "WaitTimeout", "client_credentials_token"]

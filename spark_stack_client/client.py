@@ -1,11 +1,11 @@
 """The job API client: authlib's httpx OAuth2 client (client credentials, tokens fetched, cached
-and renewed before ``exp`` by authlib) or a given bearer token; typed results; API errors as
-exceptions; Retry-After honored on 429/503 with a bounded retry."""
+and renewed before ``exp`` by authlib) or a given bearer token (or none: anonymous); typed
+results; API errors as exceptions; Retry-After honored on 429/503 with a bounded retry."""
 from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import OAuth2Client, OAuthError
 
-from .errors import ApiError, ApiUnreachable, AuthError, WaitTimeout
-from .models import CatalogEntry, Job, JobPage, LogChunk
+from .errors import ApiError, ApiUnreachable, AuthError, NotFound, Unavailable, WaitTimeout
+from .models import TERMINAL, CatalogEntry, Job, JobPage, LogChunk
 
 RETRY_STATUSES = (429, 503)
 
@@ -42,27 +42,62 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _refused(exc: OAuthError) -> AuthError:
+    """The token endpoint's refusal (bad client or secret, scope not allowed) as an AuthError."""
+    return AuthError(401, exc.error or "token_refused",
+                     f"the token endpoint refused the client: {exc.description or exc}")
+
+
+def client_credentials_token(token_url: str, client_id: str, client_secret: str,
+                             scope: str | None = None, *, timeout: float = 30.0,
+                             verify: bool | str = True, trust_env: bool = True) -> str:
+    """One access token by the client-credentials grant, through authlib (for a caller that needs
+    the token itself, e.g. to hand to another program; ``Client`` fetches and renews its own).
+    AuthError when the endpoint refuses, ApiUnreachable when it does not answer."""
+    with OAuth2Client(client_id, client_secret, scope=scope, token_endpoint=token_url,
+                      timeout=timeout, verify=verify, trust_env=trust_env) as oauth:
+        try:
+            return oauth.fetch_token(token_url, grant_type="client_credentials")["access_token"]
+        except OAuthError as exc:
+            raise _refused(exc) from None
+        except httpx.TransportError as exc:
+            raise ApiUnreachable(f"POST {token_url}: {exc}") from None
+
+
 class Client:
-    """``Client(api_url, token_url=..., client_id=..., client_secret=...)`` (client credentials)
-    or ``Client(api_url, token=...)`` (a bearer token, e.g. an OpenShift user token)."""
+    """``Client(api_url, token_url=..., client_id=..., client_secret=...)`` (client credentials;
+    ``scope=`` asks for fewer scopes than the client has), ``Client(api_url, token=...)`` (a
+    bearer token, e.g. an OpenShift user token) or ``Client(api_url, anonymous=True)`` (no
+    credentials at all: the API answers 401; for probing its authentication).
+
+    ``keepalive=False`` opens a fresh connection per call (a caller behind a proxy that drops
+    idle connections); ``trust_env=False`` ignores proxy variables (local endpoints)."""
 
     def __init__(self, api_url: str, *, token_url: str | None = None,
                  client_id: str | None = None, client_secret: str | None = None,
-                 scope: str | None = None, token: str | None = None,
+                 scope: str | None = None, token: str | None = None, anonymous: bool = False,
                  retry: RetryPolicy = RetryPolicy(), timeout: float = 30.0,
-                 leeway: int = 30, verify: bool | str = True) -> None:
+                 leeway: int = 30, verify: bool | str = True, keepalive: bool = True,
+                 trust_env: bool = True) -> None:
         self.api_url = api_url.rstrip("/")
         self.retry = retry
         self.token_url = token_url
+        self._token = token
+        options: dict[str, Any] = {"timeout": timeout, "verify": verify, "trust_env": trust_env}
+        if not keepalive:
+            options["limits"] = httpx.Limits(max_keepalive_connections=0)
         if token:
             self.http: httpx.Client = httpx.Client(
-                timeout=timeout, verify=verify, headers={"Authorization": f"Bearer {token}"})
+                headers={"Authorization": f"Bearer {token}"}, **options)
         elif token_url and client_id and client_secret:
             self.http = OAuth2Client(client_id, client_secret, scope=scope,
                                      token_endpoint=token_url, grant_type="client_credentials",
-                                     leeway=leeway, timeout=timeout, verify=verify)
+                                     leeway=leeway, **options)
+        elif anonymous:
+            self.http = httpx.Client(**options)
         else:
-            raise ValueError("give either token=, or token_url=, client_id= and client_secret=")
+            raise ValueError("give either token=, or token_url=, client_id= and client_secret= "
+                             "(or anonymous=True for no credentials)")
 
     # -- plumbing -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -78,7 +113,24 @@ class Client:
         if isinstance(self.http, OAuth2Client) and not self.http.token:
             self.http.fetch_token(self.token_url, grant_type="client_credentials")
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def access_token(self) -> str | None:
+        """The bearer token the calls carry now (fetched, or renewed near ``exp``, first), None
+        when anonymous: for a caller that must build a request by hand, e.g. a test sending a
+        tampered token or malformed headers."""
+        if not isinstance(self.http, OAuth2Client):
+            return self._token
+        try:
+            self._ensure_token()
+            self.http.ensure_active_token(self.http.token)
+        except OAuthError as exc:
+            raise _refused(exc) from None
+        return str(self.http.token["access_token"])
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A raw call (``path`` under the API's URL, httpx keyword arguments) with this client's
+        credentials and retry policy; the answer whatever its status, never raised: for callers
+        that check the status itself (401/403 expectations) or headers the models do not carry.
+        Raises only AuthError (token endpoint refused) and ApiUnreachable (no answer)."""
         waited, attempt = 0.0, 0
         while True:
             attempt += 1
@@ -86,9 +138,7 @@ class Client:
                 self._ensure_token()
                 response = self.http.request(method, self.api_url + path, **kwargs)
             except OAuthError as exc:  # the token endpoint refused (bad client or secret)
-                raise AuthError(401, exc.error or "token_refused",
-                                f"the token endpoint refused the client: {exc.description or exc}"
-                                ) from None
+                raise _refused(exc) from None
             except httpx.TransportError as exc:
                 response = None
                 failure: Exception = exc
@@ -104,7 +154,7 @@ class Client:
             waited += wait
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._send(method, path, **kwargs)
+        response = self.request(method, path, **kwargs)
         if response.is_success:
             return response.json()
         try:
@@ -166,17 +216,31 @@ class Client:
             time.sleep(interval)
 
     def wait(self, job_id: str, timeout: float = 600.0, interval: float = 1.0,
-             progress: Callable[[Job, float], None] | None = None) -> Job:
-        """The job once terminal (FINISHED, FAILED, KILLED, ERROR); WaitTimeout after ``timeout``
-        seconds. ``progress(job, elapsed)`` is called after each poll."""
+             progress: Callable[[Job, float], None] | None = None, *,
+             until: Collection[str] = TERMINAL, ride_out_outages: bool = False) -> Job:
+        """The job once terminal (FINISHED, FAILED, KILLED, ERROR), or once in a state of
+        ``until`` (e.g. ``{"RUNNING"}``; a job that ended first is returned as it ended);
+        WaitTimeout after ``timeout`` seconds. ``progress(job, elapsed)`` is called after each
+        poll. ``ride_out_outages``: an API still unavailable (429/503) or unreachable after the
+        retries, or a 404 (a restarted master that has not recovered its drivers yet does not
+        know the job for a while), does not end the wait, only the timeout does; the
+        WaitTimeout then names the last answer."""
         start = time.monotonic()
+        state = "unknown"
         while True:
-            job = self.get(job_id)
+            try:
+                job: Job | None = self.get(job_id)
+            except (Unavailable, ApiUnreachable, NotFound) as exc:
+                if not ride_out_outages:
+                    raise
+                job, state = None, f"unknown ({exc})"
             elapsed = time.monotonic() - start
-            if progress:
-                progress(job, elapsed)
-            if job.terminal:
-                return job
+            if job is not None:
+                state = job.state
+                if progress:
+                    progress(job, elapsed)
+                if job.terminal or job.state in until:
+                    return job
             if elapsed + interval > timeout:
-                raise WaitTimeout(job_id, job.state, timeout)
+                raise WaitTimeout(job_id, state, timeout)
             time.sleep(interval)

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from simulator.local.base import LocalComponent, host_env, http_get
 from simulator.run import REPO
 
@@ -64,12 +62,3 @@ class MockOAuthProcess(LocalComponent):
         status, _ = http_get(url)
         return status == 200, f"GET {url} -> {status}"
 
-
-def client_token(token_url: str, client_id: str, secret: str, scope: str | None = None) -> str:
-    """An access token by the client-credentials grant (client_secret_basic), as clients do."""
-    data = {"grant_type": "client_credentials"}
-    if scope:
-        data["scope"] = scope
-    response = httpx.post(token_url, data=data, auth=(client_id, secret), timeout=30)
-    response.raise_for_status()
-    return response.json()["access_token"]

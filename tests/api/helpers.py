@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-
-import httpx
+from typing import Any
 
 from simulator.local import JobApi, SparkCluster, free_loopback
 from simulator.local.api import API_DIR
 from simulator.local.spark import JOBS_DIR
+from spark_stack_client import Client, client_credentials_token
 
 REPO = Path(__file__).resolve().parents[2]
 OWNER_SECRET = "test-owner-secret-" + "0123456789abcdef"
@@ -23,7 +23,8 @@ CLIENTS = {
     "root": {"secret": "root-secret-value", "scopes": ["jobs:read", "jobs:submit", "jobs:admin"]},
 }
 __all__ = ["API_DIR", "CLIENTS", "JOBS_DIR", "OWNER_SECRET", "ApiProcess", "bearer",
-           "dead_master_url", "fetch_token", "free_loopback", "oidc_env", "own_cluster"]
+           "dead_master_url", "fetch_token", "free_loopback", "job_client", "oidc_env",
+           "own_cluster"]
 
 
 def dead_master_url() -> str:
@@ -66,12 +67,15 @@ def oidc_env(issuer: str, master_url: str, **extra: str) -> dict[str, str]:
 
 
 def fetch_token(token_url: str, client: str, scope: str | None = None) -> str:
-    data = {"grant_type": "client_credentials"}
-    if scope:
-        data["scope"] = scope
-    response = httpx.post(token_url, data=data, auth=(client, CLIENTS[client]["secret"]))
-    response.raise_for_status()
-    return response.json()["access_token"]
+    """A fresh access token of one of CLIENTS (for ``scope``, else all of its scopes), by the
+    client's grant: for tests that send it by hand (raw requests, tampered copies)."""
+    return client_credentials_token(token_url, client, CLIENTS[client]["secret"], scope)
+
+
+def job_client(api_url: str, token_url: str, client: str, **kw: Any) -> Client:
+    """The job API client for one of CLIENTS (client credentials; tokens renewed by authlib)."""
+    return Client(api_url, token_url=token_url, client_id=client,
+                  client_secret=CLIENTS[client]["secret"], **kw)
 
 
 def bearer(token: str) -> dict[str, str]:

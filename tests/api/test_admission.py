@@ -14,12 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from .helpers import bearer, oidc_env, own_cluster
+from .helpers import bearer, job_client, oidc_env, own_cluster
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 SUBMISSIONS = {"alice": 4, "bob": 4}  # 8 at once on 2 workers (the issue: 20 on 4)
-TERMINAL = {"FINISHED", "FAILED", "KILLED", "ERROR"}
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +45,6 @@ def _submit_until_accepted(url: str, token: str, deadline: float) -> tuple[str, 
     raise AssertionError("a submission was never accepted")
 
 
-def _wait_terminal(client: httpx.Client, job_id: str, deadline: float) -> dict:
-    job: dict = {}
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        if job["state"] in TERMINAL:
-            return job
-        time.sleep(1.0)
-    raise AssertionError(f"{job_id} never ended; last seen {job}")
-
-
 def test_concurrent_submissions_all_finish(cluster, api_factory, oauth, token) -> None:
     api = api_factory(oidc_env(oauth.issuer, cluster.master_url))
     deadline = time.monotonic() + 600
@@ -68,12 +57,12 @@ def test_concurrent_submissions_all_finish(cluster, api_factory, oauth, token) -
     assert refusals > 0, "admission control never refused: the cluster cannot hold 8 jobs"
     ids = {c: {job_id for caller, (job_id, _) in results if caller == c} for c in SUBMISSIONS}
     for caller, job_ids in ids.items():
-        with httpx.Client(base_url=api.url, headers=bearer(token(caller)), timeout=60) as client:
+        with job_client(api.url, oauth.token_url, caller, timeout=60) as client:
             for job_id in job_ids:
-                final = _wait_terminal(client, job_id, deadline)
-                assert final["state"] == "FINISHED", final
-            listed = client.get("/v1/jobs", params={"limit": 100}).json()
-            assert {j["id"] for j in listed["items"]} == job_ids and not listed["partial"]
+                final = client.wait(job_id, max(1.0, deadline - time.monotonic()))
+                assert final.state == "FINISHED", final
+            listed = client.page(limit=100)
+            assert {j.id for j in listed.items} == job_ids and not listed.partial
 
 
 def test_a_job_no_worker_can_hold_is_422(cluster, api_factory, oauth, token) -> None:

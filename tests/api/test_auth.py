@@ -16,7 +16,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from .helpers import bearer
+from .helpers import bearer, fetch_token
 
 
 def _b64(data: dict | bytes) -> str:
@@ -151,8 +151,7 @@ def test_key_rotation_is_picked_up(api_nospark, oauth, oauth_server, token) -> N
     """
     old = token("alice")
     new_kid = oauth_server.rotate_keys()
-    fresh = httpx.post(oauth.token_url, data={"grant_type": "client_credentials"},
-                       auth=("alice", "alice-secret-value")).json()["access_token"]
+    fresh = fetch_token(oauth.token_url, "alice")  # not the fixture's: signed by the new key
     assert json.loads(base64.urlsafe_b64decode(fresh.split(".")[0] + "=="))["kid"] == new_kid
     deadline = time.monotonic() + 60
     status = None

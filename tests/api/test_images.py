@@ -89,6 +89,7 @@ def test_mock_oauth_image_issues_tokens(images, tmp_path) -> None:
                 volumes=(f"{clients}:/etc/mock-oauth/clients.json:ro",))
     try:
         doc = _wait(f"http://{ip}:{port}/.well-known/openid-configuration", name).json()
+        # The image's token endpoint IS the thing under test: a raw grant request, on purpose.
         token = httpx.post(doc["token_endpoint"], data={"grant_type": "client_credentials"},
                            auth=("alice", CLIENTS["alice"]["secret"]))
         assert token.status_code == 200 and token.json()["token_type"] == "Bearer"

@@ -1,4 +1,7 @@
-"""The mock OAuth server over real HTTP: RFC 6749 client credentials, discovery, JWKS, rotation."""
+"""The mock OAuth server over real HTTP: RFC 6749 client credentials, discovery, JWKS, rotation.
+
+The token endpoint IS the thing under test here, so its grant requests are written by hand on
+purpose (malformed ones included); everywhere else tokens come from spark_stack_client."""
 from __future__ import annotations
 
 import base64

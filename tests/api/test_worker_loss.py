@@ -21,11 +21,12 @@ import time
 import httpx
 import pytest
 
-from .helpers import bearer, oidc_env, own_cluster
+from spark_stack_client import TERMINAL, Client, Job
+
+from .helpers import bearer, job_client, oidc_env, own_cluster
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-TERMINAL = {"FINISHED", "FAILED", "KILLED", "ERROR"}
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +56,19 @@ def alice(api, token):
         yield client
 
 
-def poll(client: httpx.Client, job_id: str, done, what: str, timeout: float = 180) -> dict:
-    """GET the job until ``done(job)``; fail with the last answer."""
-    print(f"[test] waiting up to {timeout:.0f} s for {job_id}: {what}", flush=True)
-    deadline, job = time.monotonic() + timeout, {}
-    while time.monotonic() < deadline:
-        response = client.get(f"/v1/jobs/{job_id}")
-        assert response.status_code == 200, response.text
-        job = response.json()
-        if done(job):
-            return job
-        time.sleep(0.5)
-    raise AssertionError(f"{job_id}: not {what} after {timeout:.0f} s; last seen {job}")
+@pytest.fixture(scope="module")
+def alice_api(api, oauth):
+    """alice through the job API client (``alice`` is raw httpx, for statuses and bodies)."""
+    with job_client(api.url, oauth.token_url, "alice") as client:
+        yield client
+
+
+def poll(client: Client, job_id: str, until: set[str] = TERMINAL, timeout: float = 180) -> Job:
+    """The job once in a state of ``until`` (or ended); fail with the last seen."""
+    print(f"[test] waiting up to {timeout:.0f} s for {job_id}: {sorted(until)}", flush=True)
+    job = client.wait(job_id, timeout, interval=0.5, until=until)
+    assert job.state in until, f"{job_id}: not {sorted(until)}; last seen {job}"
+    return job
 
 
 def listed(client: httpx.Client) -> dict[str, dict]:
@@ -93,13 +95,13 @@ def sigkill(worker) -> None:
     worker.process.wait(timeout=30)
 
 
-def test_a_lost_worker_is_named_and_the_job_stays_listed(cluster, api, alice, api_factory,
-                                                         oauth, token) -> None:
+def test_a_lost_worker_is_named_and_the_job_stays_listed(cluster, api, alice, alice_api,
+                                                         api_factory, oauth, token) -> None:
     submitted = alice.post("/v1/jobs", json={"job": "sleep", "args": {"seconds": 300}})
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["id"]
     driver_id = submitted.json()["driverId"]
-    poll(alice, job_id, lambda j: j["state"] == "RUNNING", "RUNNING")
+    poll(alice_api, job_id, {"RUNNING"})
     # A second replica lists the job while its worker is alive (it learns the owner then).
     other = api_factory(oidc_env(oauth.issuer, cluster.master_url))
     with httpx.Client(base_url=other.url, headers=bearer(token("alice")), timeout=30) as early:
@@ -107,10 +109,10 @@ def test_a_lost_worker_is_named_and_the_job_stays_listed(cluster, api, alice, ap
 
         worker, worker_id = hosting_worker(cluster, driver_id)
         sigkill(worker)
-        job = poll(alice, job_id, lambda j: j["state"] in TERMINAL, "terminal")
+        job = poll(alice_api, job_id)
         lost = f"worker {worker_id} ({worker.ip}) was lost while running the driver"
-        assert job["state"] == "ERROR" and job["sparkState"] == "ERROR", job
-        assert job["message"] == lost, job
+        assert job.state == "ERROR" and job.sparkState == "ERROR", job
+        assert job.message == lost, job
 
         # Still listed for its owner (both replicas), with the same message; admin too.
         for client in (alice, early):
@@ -176,20 +178,20 @@ def test_killed_before_launch_is_listed_with_its_message(cluster, api, alice, to
         assert job_id in mine and mine[job_id]["message"] == killed.json()["message"], mine
 
 
-def test_supervise_relaunches_the_driver_on_another_worker(cluster, alice) -> None:
+def test_supervise_relaunches_the_driver_on_another_worker(cluster, alice, alice_api) -> None:
     cluster.wait_alive(2)
     submitted = alice.post("/v1/jobs", json={"job": "sleep", "args": {"seconds": 20},
                                              "supervise": True})
     assert submitted.status_code == 202, submitted.text
     job_id, driver_id = submitted.json()["id"], submitted.json()["driverId"]
-    poll(alice, job_id, lambda j: j["state"] == "RUNNING", "RUNNING")
+    poll(alice_api, job_id, {"RUNNING"})
     before = set(listed(alice))
     worker, worker_id = hosting_worker(cluster, driver_id)
     sigkill(worker)
     try:
-        old = poll(alice, job_id, lambda j: j["state"] in TERMINAL, "terminal")
-        assert old["state"] == "ERROR" and old["sparkState"] == "RELAUNCHING", old
-        assert worker_id in old["message"] and "relaunched" in old["message"], old
+        ended = poll(alice_api, job_id)
+        assert ended.state == "ERROR" and ended.sparkState == "RELAUNCHING", ended
+        assert worker_id in ended.message and "relaunched" in ended.message, ended
 
         print("[test] waiting for the relaunched driver in alice's list", flush=True)
         deadline, new = time.monotonic() + 120, []
@@ -201,7 +203,7 @@ def test_supervise_relaunches_the_driver_on_another_worker(cluster, alice) -> No
         # The old id names the new one (the only newer driver of the same job and owner).
         old = alice.get(f"/v1/jobs/{job_id}").json()
         assert f"relaunched the job (supervise) as job {new[0]['id']}" in old["message"], old
-        done = poll(alice, new[0]["id"], lambda j: j["state"] in TERMINAL, "terminal")
-        assert done["state"] == "FINISHED", done
+        done = poll(alice_api, new[0]["id"])
+        assert done.state == "FINISHED", done
     finally:
         worker.start()  # leave the cluster whole for whatever runs next

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from api.conftest import api_factory  # noqa: F401  (the API processes, stopped at the end)
-from api.helpers import CLIENTS, ApiProcess, dead_master_url, free_loopback, oidc_env
+from api.helpers import CLIENTS, ApiProcess, dead_master_url, free_loopback, job_client, oidc_env
 
 from simulator.oauth import MockOAuthServer, RunningOAuth
 from spark_stack_client import Client, RetryPolicy
@@ -43,9 +43,8 @@ def live_api(api_factory, short_oauth: RunningOAuth, spark_cluster) -> ApiProces
 
 
 def make_client(api: ApiProcess, oauth: RunningOAuth, caller: str = "alice", **kw) -> Client:
-    return Client(api.url, token_url=oauth.token_url, client_id=caller,
-                  client_secret=CLIENTS[caller]["secret"], leeway=1,
-                  retry=kw.pop("retry", RetryPolicy(attempts=2, max_total=10)), **kw)
+    return job_client(api.url, oauth.token_url, caller, leeway=1,
+                      retry=kw.pop("retry", RetryPolicy(attempts=2, max_total=10)), **kw)
 
 
 def cli_env(api: ApiProcess, oauth: RunningOAuth, caller: str, tmp_path: Path) -> dict[str, str]:

@@ -2,6 +2,8 @@
 and real tokens from the mock OAuth server: token renewal, each error mapped, exit codes."""
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 import time
@@ -17,6 +19,8 @@ from spark_stack_client import (
     NotFound,
     RetryPolicy,
     Unavailable,
+    WaitTimeout,
+    client_credentials_token,
 )
 
 from .conftest import TOKEN_LIFETIME, cli, cli_env, make_client
@@ -51,6 +55,79 @@ def test_bearer_token(dead_api, short_oauth) -> None:
     token = fetch_token(short_oauth.token_url, "reader")
     with Client(dead_api.url, token=token) as api:
         assert {e.name for e in api.catalog()} >= {"pi", "fail", "sleep"}
+
+
+def _claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_client_credentials_token_for_a_chosen_scope(short_oauth) -> None:
+    """A token by itself (for callers handing it on), for a chosen subset of the scopes."""
+    token = client_credentials_token(short_oauth.token_url, "root", CLIENTS["root"]["secret"],
+                                     "jobs:read")
+    assert (_claims(token)["sub"], _claims(token)["scope"]) == ("root", "jobs:read")
+    full = _claims(client_credentials_token(short_oauth.token_url, "root",
+                                            CLIENTS["root"]["secret"]))["scope"].split()
+    assert sorted(full) == sorted(CLIENTS["root"]["scopes"])
+    with pytest.raises(AuthError) as err:
+        client_credentials_token(short_oauth.token_url, "root", "wrong")
+    assert err.value.status == 401 and "refused" in err.value.message
+
+
+def test_access_token_is_the_one_calls_carry(dead_api, short_oauth) -> None:
+    seen: list[str] = []
+    with make_client(dead_api, short_oauth, "reader", scope="jobs:read") as api:
+        api.http.event_hooks["request"].append(
+            lambda request: seen.append(request.headers.get("Authorization", "")))
+        token = api.access_token()
+        assert token and _claims(token)["scope"] == "jobs:read"
+        api.catalog()
+    assert seen[-1] == f"Bearer {token}"
+    with Client(dead_api.url, token="given") as api:
+        assert api.access_token() == "given"
+    with Client(dead_api.url, anonymous=True) as api:
+        assert api.access_token() is None
+
+
+def test_request_returns_any_status_unraised(dead_api, short_oauth) -> None:
+    """The raw call for status expectations: 401 with its Bearer challenge when anonymous,
+    403 for a missing scope; the typed calls raise for the same answers."""
+    with Client(dead_api.url, anonymous=True) as anonymous:
+        response = anonymous.request("GET", "/v1/jobs")
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].lower().startswith("bearer")
+        with pytest.raises(AuthError):
+            anonymous.page()
+    with make_client(dead_api, short_oauth, "reader") as reader:
+        response = reader.request("POST", "/v1/jobs", json={"job": "pi", "args": {}})
+        assert response.status_code == 403 and response.json()["error"]["code"]
+
+
+def test_no_credentials_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match="anonymous=True"):
+        Client("http://127.0.0.1:1")
+
+
+def test_wait_rides_out_an_unreachable_api_only_when_asked() -> None:
+    ip, port = free_loopback()
+    with Client(f"http://{ip}:{port}", token="t",
+                retry=RetryPolicy(attempts=1, default_wait=0.1)) as api:
+        with pytest.raises(ApiUnreachable):
+            api.wait("some-job", timeout=1, interval=0.1)
+        with pytest.raises(WaitTimeout) as err:
+            api.wait("some-job", timeout=1, interval=0.1, ride_out_outages=True)
+    assert err.value.job_id == "some-job" and err.value.state.startswith("unknown")
+
+
+def test_wait_rides_out_a_404_only_when_asked(dead_api, short_oauth) -> None:
+    """A restarted master that has not recovered its drivers yet makes the API answer 404."""
+    with make_client(dead_api, short_oauth) as api:
+        with pytest.raises(NotFound):
+            api.wait("no-such-job", timeout=1, interval=0.1)
+        with pytest.raises(WaitTimeout) as err:
+            api.wait("no-such-job", timeout=1, interval=0.1, ride_out_outages=True)
+    assert "404 not_found" in err.value.state
 
 
 def test_401_bad_token(dead_api) -> None:

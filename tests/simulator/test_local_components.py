@@ -14,7 +14,7 @@ import pytest
 
 from simulator.local import ComponentStartError, LocalComponent, MockOAuthProcess, free_loopback
 from simulator.local.base import host_env
-from simulator.local.oauth import client_token
+from spark_stack_client import client_credentials_token
 
 # A parent that starts a child which ignores SIGTERM, prints both PIDs, then waits.
 FAMILY = """
@@ -94,7 +94,7 @@ def test_mock_oauth_process_serves_real_tokens(tmp_path: Path) -> None:
         assert oauth.issuer == f"http://{ip}:{port}"
         mode = stat.S_IMODE(oauth.clients_file.stat().st_mode)
         assert mode == 0o600, oct(mode)
-        token = client_token(oauth.token_url, "svc", "svc-secret-value", "jobs:read")
+        token = client_credentials_token(oauth.token_url, "svc", "svc-secret-value", "jobs:read")
         assert token.count(".") == 2                       # a signed JWT
         assert "svc-secret-value" not in oauth.log_tail(200)
     assert not oauth.alive()

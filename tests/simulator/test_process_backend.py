@@ -73,7 +73,7 @@ def test_up_full_stack_job_through_api_with_token(stack):
         resp = api.submit("ordinary", "pi", {"samples": 1000, "partitions": 1})
         assert resp.status_code == 202, resp.text
         final = api.wait_job("ordinary", resp.json()["id"], timeout=240)
-        assert final["state"] == "FINISHED", final
+        assert final.state == "FINISHED", final
     finally:
         api.close()
 

@@ -11,7 +11,7 @@ import sys
 
 
 import pytest
-from test_controller import REPO, SETS, _poll, _sim, _status
+from test_controller import REPO, SETS, _sim, _status
 
 from simulator.check import ApiClient
 from simulator.controller import BACKOFF_CAP_ENV, BACKOFF_ENV
@@ -36,11 +36,11 @@ def test_a_killed_master_comes_back_and_the_running_job_finishes(runs_dir, needs
             resp = api.submit("ordinary", "sleep", {"seconds": 25})
             assert resp.status_code == 202, resp.text
             job = resp.json()["id"]
-            _poll("the job runs", lambda: api.call("ordinary", "GET", f"/v1/jobs/{job}")
-                  .json().get("state") == "RUNNING", 120)
+            running = api.client("ordinary").wait(job, 120, interval=0.5, until={"RUNNING"})
+            assert running.state == "RUNNING", running
             print(f"killed the master: {stack.backend.kill_pod(master)}")
             final = api.wait_job("ordinary", job, timeout=240)
-            assert final["state"] == "FINISHED", final
+            assert final.state == "FINISHED", final
             again = api.call("ordinary", "GET", f"/v1/jobs/{job}")
             assert again.status_code == 200 and again.json()["state"] == "FINISHED"
         finally:

@@ -23,6 +23,7 @@ from test_controller import REPO, _poll, _sim
 from simulator.check import ApiClient
 from simulator.controller import BACKOFF_CAP_ENV, BACKOFF_ENV
 from simulator.stack import Stack
+from spark_stack_client import Job
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 GRACE = 60  # the preStop waits GRACE - 5 s (the chart's default stopMarginSeconds)
@@ -55,15 +56,15 @@ def _sleeping(api: ApiClient, job: str) -> bool:
     return logs.status_code == 200 and "sleeping" in logs.json()["text"]
 
 
-def _submit_sleeping(api: ApiClient, seconds: int) -> dict:
+def _submit_sleeping(api: ApiClient, seconds: int) -> Job:
     """Submit a `sleep` job and wait until its script sleeps (the driver RUNNING is not enough:
     on a busy machine its SparkContext takes tens of seconds to start)."""
-    resp = api.submit("ordinary", "sleep", {"seconds": seconds})
-    assert resp.status_code == 202, resp.text
-    job = resp.json()["id"]
-    body = _poll(f"job {job} RUNNING", lambda: _running(api, job), 180)
-    _poll(f"job {job} sleeping", lambda: _sleeping(api, job), 180)
-    return body
+    ordinary = api.client("ordinary")
+    job = ordinary.wait(ordinary.submit("sleep", {"seconds": seconds}).id, 180, interval=0.5,
+                        until={"RUNNING"})
+    assert job.state == "RUNNING", job
+    _poll(f"job {job.id} sleeping", lambda: _sleeping(api, job.id), 180)
+    return job
 
 
 def _worker_full(stack: Stack, pod: str) -> bool:
@@ -99,7 +100,7 @@ def test_scale_down_waits_for_the_driver_on_the_removed_worker(runs_dir, needs_s
 
         # 1. A job that ends within the grace period: the scale-down waits for it.
         job = _submit_sleeping(api, 20)
-        assert _driver_host(stack, job["driverId"]) == "full-stack-spark-worker-1", \
+        assert _driver_host(stack, job.driverId) == "full-stack-spark-worker-1", \
             _master_json(stack).get("activedrivers")
         out = _scale(run_id, 1, env)
         assert "full-stack-spark-worker-1: running preStop `/opt/spark-stack/decommission.sh" \
@@ -107,26 +108,26 @@ def test_scale_down_waits_for_the_driver_on_the_removed_worker(runs_dir, needs_s
         assert "preStop: decommission: sent SIGPWR to the worker" in out.stderr
         assert "preStop: decommission: no driver or executor left on the worker" in out.stderr
         assert "preStop exited 0" in out.stderr
-        final = api.wait_job("ordinary", job["id"], timeout=120)
-        assert final["state"] == "FINISHED", final
+        final = api.wait_job("ordinary", job.id, timeout=120)
+        assert final.state == "FINISHED", final
 
         # 2. A job that cannot end within the grace period: stopped with the worker, and said.
         _scale(run_id, 2, env)
         stack = Stack.load(run_id)
         long_job = _submit_sleeping(api, 900)
-        assert _driver_host(stack, long_job["driverId"]) == "full-stack-spark-worker-1"
+        assert _driver_host(stack, long_job.driverId) == "full-stack-spark-worker-1"
         out = _scale(run_id, 1, env)
         assert "preStop: decommission: gave up after" in out.stderr
         assert "preStop exited 1" in out.stderr
-        ended = api.wait_job("ordinary", long_job["id"], timeout=180)
+        ended = api.wait_job("ordinary", long_job.id, timeout=180)
         print(f"a job stopped with its worker reads: {ended}")
-        assert ended["state"] != "RUNNING" and ended["state"] != "FINISHED", ended
+        assert ended.state != "RUNNING" and ended.state != "FINISHED", ended
         listed = api.call("ordinary", "GET", "/v1/jobs").json()
         print(f"listed: {listed}")
 
         # the first job was never touched
-        assert _running(api, filler["id"]), "the job on the kept worker still runs"
-        assert api.call("ordinary", "DELETE", f"/v1/jobs/{filler['id']}").status_code < 300
+        assert _running(api, filler.id), "the job on the kept worker still runs"
+        assert api.call("ordinary", "DELETE", f"/v1/jobs/{filler.id}").status_code < 300
     finally:
         if api is not None:
             api.close()

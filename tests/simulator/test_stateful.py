@@ -100,7 +100,7 @@ class StackMachine(RuleBasedStateMachine):
                 final = api.wait_job("ordinary", job_id, timeout=300)
                 # Checked after every step, so no worker is killed or scaled away mid-job: a
                 # valid catalog job with a valid token must not merely end, it must succeed.
-                assert final["state"] == "FINISHED", final
+                assert final.state == "FINISHED", final
             self.pending.clear()
         finally:
             api.close()

@@ -25,7 +25,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 
-from api.helpers import CLIENTS, ApiProcess, bearer, fetch_token, free_loopback, oidc_env
+from api.helpers import (CLIENTS, ApiProcess, bearer, fetch_token, free_loopback, job_client,
+                         oidc_env)
 from simulator.oauth import MockOAuthServer
 
 from simulator.local import SparkCluster, SparkWorker
@@ -239,25 +240,14 @@ def _start_api(api_processes, oauth, secured: Secured, key_file: Path, name: str
 def test_a_job_through_the_real_api_runs_to_finished_with_logs(secured: Secured, oauth_issuer,
                                                                api_processes) -> None:
     api = _start_api(api_processes, oauth_issuer, secured, secured.jws_file, "right-key")
-    client = httpx.Client(base_url=api.url, timeout=30,
-                          headers=bearer(fetch_token(oauth_issuer.token_url, "alice")))
-    with client:
-        ready = client.get("/readyz")       # the master's /json/: not behind spark.authenticate
+    with job_client(api.url, oauth_issuer.token_url, "alice") as client:
+        ready = client.request("GET", "/readyz")  # the master's /json/: not behind authenticate
         assert ready.status_code == 200 and ready.json()["aliveWorkers"] == 1, ready.text
-        submitted = client.post("/v1/jobs", json={"job": "pi",
-                                                  "args": {"samples": 20000, "partitions": 1}})
-        assert submitted.status_code == 202, submitted.text
-        job_id = submitted.json()["id"]
-        deadline, job = time.monotonic() + 300, {}
-        while time.monotonic() < deadline:
-            job = client.get(f"/v1/jobs/{job_id}").json()
-            if job.get("state") in TERMINAL:
-                break
-            time.sleep(1)
-        assert job.get("state") == "FINISHED", job
+        job_id = client.submit("pi", {"samples": 20000, "partitions": 1}).id
+        job = client.wait(job_id, 300)
+        assert job.state == "FINISHED", job
         # The worker UI serves the driver's output to the API with RPC auth on.
-        logs = client.get(f"/v1/jobs/{job_id}/logs", params={"stream": "stdout"})
-        assert logs.status_code == 200 and "Pi is roughly" in logs.json()["text"], logs.text
+        assert "Pi is roughly" in client.logs(job_id, stream="stdout").text
     # The driver really authenticated (it could not have reached the master otherwise), with
     # the worker's placeholder for Spark's conf check and its UI kill switch off.
     driver = job_id.split(".")[0]
