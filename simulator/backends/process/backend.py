@@ -193,10 +193,12 @@ class ProcessBackend:
         return out
 
     def kill_pod(self, pod: str) -> str:
-        """SIGKILL a pod's JVM (or its leader when there is none): a crash, for tests."""
-        if pod not in self.state.pods or not self.state.pods[pod].proc:
+        """SIGKILL a pod's JVM (or its leader when there is none): a crash, for tests. Also a
+        thing outside the release by its name (``oauth``), as ``pod_log`` reads either."""
+        rec = self.state.pods.get(pod) or self.state.extras.get(pod)
+        if rec is None or not rec.proc:
             raise RunError(f"no pod {pod!r} in run {self.state.run_id}")
-        proc = ProcRecord.from_json(self.state.pods[pod].proc).process()
+        proc = ProcRecord.from_json(rec.proc).process()
         if proc is None:
             raise RunError(f"pod {pod} is not running")
         victims = [p for p in [proc] + proc.children(recursive=True) if "java" in p.name()]
