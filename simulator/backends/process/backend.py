@@ -204,6 +204,9 @@ class ProcessBackend:
         victims = [p for p in [proc] + proc.children(recursive=True) if "java" in p.name()]
         victim = victims[0] if victims else proc
         victim.kill()
+        popen = self._popens.get(victim.pid)
+        if popen is not None:  # our own child: reap it, or it stays a zombie in its process
+            popen.wait(timeout=10)  # group and the controller's restart waits out the grace
         return f"pid {victim.pid}"
 
     def pod_log(self, pod: str, lines: int = 40) -> str:
