@@ -308,10 +308,10 @@ class StepRunner:
     def run(self, fault: Fault) -> list[CheckResult]:
         t0 = time.monotonic()
         label = f"fault {fault.name}"
-        self.progress(f"{label}: {len(fault.jobs)} job spec(s), "
-                      f"{'kill ' + fault.kill if fault.kill else ''}"
-                      f"{'restart ' + fault.restart if fault.restart else ''}"
-                      f"{f'scale workers to {fault.scale.workers}' if fault.scale else ''}")
+        what = (f"kill {fault.kill}" if fault.kill else f"restart {fault.restart}"
+                if fault.restart else f"scale workers to {fault.scale.workers}" if fault.scale
+                else "no action")
+        self.progress(f"{label}: {sum(j.count for j in fault.jobs)} job(s), {what}")
         api = _api(self.stack)
         poller = Poller(self.stack)
         poller.start()

@@ -212,6 +212,12 @@ def scenario_path(name_or_path: str) -> Path:
     raise ScenarioError(f"no scenario {name_or_path!r}: give one of {known} or a .yaml path")
 
 
+def names(faults: bool = True) -> list[str]:
+    """Every scenario in scenarios/ by name; ``faults=False`` leaves out those with ``faults:``
+    steps (the steady-state end-to-end tests; `tox -e faults` runs the others)."""
+    return sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml") if faults or not load(p.stem).faults)
+
+
 def load(name_or_path: str) -> Scenario:
     path = scenario_path(name_or_path)
     try:
@@ -224,7 +230,7 @@ def load(name_or_path: str) -> Scenario:
         lines = [f"{path}: invalid scenario"]
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {loc}: {err['msg']}")
+            lines.append(f"  {loc}: {err['msg']}" if loc else f"  {err['msg']}")
         raise ScenarioError("\n".join(lines)) from exc
     for f in scenario.values_files:
         if not (path.parent / f).exists() and not Path(f).exists():
