@@ -15,7 +15,7 @@ so it runs the same on every backend, and then checks:
   step) saw no 5xx but 503 with ``Retry-After`` (a dependency down). A refused connection while
   the API itself is down is not an answer and is counted apart.
 
-Everything reaches the API through ``_api`` below, the one seam to the simulator's API client.
+Everything reaches the API through ``_Api`` below, the one seam to the simulator's API client.
 """
 from __future__ import annotations
 
@@ -40,11 +40,56 @@ POLL_EVERY = 0.5
 Progress = Callable[[str], None]
 
 
-def _api(stack: Stack):
-    """The seam: the simulator's API client (tokens by client credentials, ``call``,
-    ``submit``, ``wait_job``). Nothing else in this module knows how it is built."""
-    from simulator.check import ApiClient
-    return ApiClient(stack)
+class _Api:
+    """The seam to the simulator's API client (``simulator.check.ApiClient``: ``token``,
+    ``call``), the only place this module builds one. Steps outlive a token (the mock OAuth
+    server's last 300 s), so a 401 on a call with a token gets a new client, hence new tokens,
+    and the call is made once more."""
+
+    def __init__(self, stack: Stack) -> None:
+        from simulator.check import ApiClient
+        self._new = lambda: ApiClient(stack)
+        self.inner = self._new()
+        self._old: list[Any] = []
+        self._lock = threading.Lock()
+
+    def token(self, kind: str) -> str | None:
+        return self.inner.token(kind)
+
+    def call(self, kind: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        inner = self.inner
+        resp = inner.call(kind, method, path, **kw)
+        if resp.status_code == 401 and kind != "none":
+            with self._lock:
+                if self.inner is inner:  # one renewal for every thread that saw the 401
+                    self._old.append(inner)  # closed at the end: other threads may use it
+                    self.inner = self._new()
+            resp = self.inner.call(kind, method, path, **kw)
+        return resp
+
+    def submit(self, kind: str, job: str, args: dict[str, Any]) -> httpx.Response:
+        return self.call(kind, "POST", "/v1/jobs", json={"job": job, "args": args})
+
+    def wait_job(self, kind: str, job_id: str, timeout: float) -> dict[str, Any]:
+        """Until the job is terminal; a call that gets no answer (a fault) is asked again."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                resp = self.call(kind, "GET", f"/v1/jobs/{job_id}")
+            except httpx.HTTPError as exc:
+                last = {"no answer": f"{type(exc).__name__}: {exc}"}
+            else:
+                last = resp.json() if resp.status_code == 200 else {
+                    "http": resp.status_code, "body": resp.text[:300]}
+                if last.get("state") in TERMINAL:
+                    return last
+            time.sleep(1)
+        raise TimeoutError(f"job {job_id} not terminal after {timeout:.0f}s; last seen {last}")
+
+    def close(self) -> None:
+        for client in [*self._old, self.inner]:
+            client.close()
 
 
 # ------------------------------------------------------------------ actions (also `chaos`)
@@ -218,7 +263,7 @@ class Poller(threading.Thread):
 
     def __init__(self, stack: Stack) -> None:
         super().__init__(daemon=True, name="fault-poller")
-        self.api = _api(stack)
+        self.api = _Api(stack)
         try:  # before the fault, so a dead issuer does not stop the poller
             self.api.token("admin")
         except httpx.HTTPError:
@@ -312,7 +357,7 @@ class StepRunner:
                 if fault.restart else f"scale workers to {fault.scale.workers}" if fault.scale
                 else "no action")
         self.progress(f"{label}: {sum(j.count for j in fault.jobs)} job(s), {what}")
-        api = _api(self.stack)
+        api = _Api(self.stack)
         poller = Poller(self.stack)
         poller.start()
         results: list[CheckResult] = []
@@ -376,7 +421,10 @@ class StepRunner:
                 raise RunError(f"when {fault.when!r}: job {name} was not accepted")
 
             def probe() -> tuple[bool, str]:
-                resp = api.call("admin", "GET", f"/v1/jobs/{job_id}")
+                try:
+                    resp = api.call("admin", "GET", f"/v1/jobs/{job_id}")
+                except httpx.HTTPError as exc:
+                    return False, f"job {name}: no answer ({type(exc).__name__})"
                 now = resp.json().get("state") if resp.status_code == 200 else resp.status_code
                 if now in TERMINAL:
                     raise RunError(f"when {fault.when!r}: the job ended {now} first")
