@@ -37,6 +37,7 @@ from simulator.stack import Stack
 from simulator.waiting import wait_for
 
 POLL_EVERY = 0.5
+ORDINARY = ("sim-client-1", "sim-client-2")  # `ordinary` is the first (simulator.stack.CLIENTS)
 Progress = Callable[[str], None]
 
 
@@ -362,8 +363,13 @@ class StepRunner:
         poller.start()
         results: list[CheckResult] = []
         try:
-            for client in {j.client for j in fault.jobs}:
-                api.token(client)
+            if fault.jobs:  # every token the step needs, before its fault (the issuer's?)
+                for client in {j.client for j in fault.jobs} | {*ORDINARY, "admin"}:
+                    try:
+                        api.token(client)
+                    except httpx.HTTPError as exc:
+                        raise RunError(f"no token for {client} from the mock OAuth server: "
+                                       f"{type(exc).__name__}: {exc}") from exc
             submitted = self._submit_all(api, fault)
             action = self._act(api, fault, submitted, results)
             if action is not None and fault.recover_within is not None:
@@ -507,7 +513,7 @@ class StepRunner:
         owners = {s.spec.client for s in submitted if s.id}
         problems: list[str] = []
         seen: dict[str, set[str]] = {}
-        for client in owners | {"sim-client-1", "sim-client-2"}:
+        for client in owners | set(ORDINARY):
             for _ in range(5):  # a partial page (owner lookups over budget): ask again
                 ids, partial = _listed(api, client)
                 if not partial:
@@ -516,15 +522,15 @@ class StepRunner:
             seen[client] = ids
             if partial:
                 problems.append(f"{client}'s list stayed partial")
-        one = {"ordinary": "sim-client-1"}  # the first ordinary client is `ordinary`
+        one = {"ordinary": ORDINARY[0]}
         for s in submitted:
             if not s.id:
                 continue
             owner = one.get(s.spec.client, s.spec.client)
             if s.id not in seen[s.spec.client]:
                 problems.append(f"{s.id} missing from {s.spec.client}'s list")
-            for other in ("sim-client-1", "sim-client-2"):
-                if owner in ("sim-client-1", "sim-client-2") and other != owner \
+            for other in ORDINARY:
+                if owner in ORDINARY and other != owner \
                         and s.id in seen[other]:
                     problems.append(f"{s.id} of {owner} is in {other}'s list")
         n = sum(1 for s in submitted if s.id)
