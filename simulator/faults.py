@@ -351,6 +351,7 @@ class StepRunner:
         self.progress = progress
         self.drivers: dict[str, str] = {}  # job name → its first instance's API id
         self.earlier: list[_Submitted] = []  # accepted jobs of the steps before this one
+        self.vanished: set[str] = set()  # of those, the ones a step found missing
 
     def run(self, fault: Fault) -> list[CheckResult]:
         t0 = time.monotonic()
@@ -508,9 +509,14 @@ class StepRunner:
         if any(s.id for s in submitted):
             out.append(self._lists(api, submitted,
                                    f"{label}: every accepted job listed for its owner only"))
-        if self.earlier:  # issue 8 item 8: a fault must not make an earlier job vanish
-            out.append(self._lists(api, self.earlier,
-                                   f"{label}: earlier steps' jobs still listed for their owners"))
+        # issue 8 item 8: a fault must not make an earlier job vanish; said once per job, by
+        # the step during which it vanished
+        earlier = [s for s in self.earlier if s.id not in self.vanished]
+        if earlier:
+            out.append(self._lists(api, earlier,
+                                   f"{label}: earlier steps' jobs still listed for their owners"
+                                   + (f" ({len(self.vanished)} gone before, said then)"
+                                      if self.vanished else "")))
         self.earlier += [s for s in submitted if s.id]
         return out
 
@@ -535,6 +541,8 @@ class StepRunner:
             owner = one.get(s.spec.client, s.spec.client)
             if s.id not in seen[s.spec.client]:
                 problems.append(f"{s.id} missing from {s.spec.client}'s list")
+                if s in self.earlier:
+                    self.vanished.add(s.id)
             for other in ORDINARY:
                 if owner in ORDINARY and other != owner \
                         and s.id in seen[other]:
