@@ -99,6 +99,9 @@ class PodRecord:
     startup: Probe | None = None
     readiness: Probe | None = None
     liveness: Probe | None = None
+    # How the kubelet would stop it: lifecycle.preStop.exec.command and the grace period.
+    pre_stop: list[str] = field(default_factory=list)
+    grace: float = 30.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

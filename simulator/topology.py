@@ -131,6 +131,7 @@ class Container:
     liveness: Probe | None = None
     security: Security = Security()
     resources: Resources = Resources()
+    pre_stop: tuple[str, ...] = ()  # lifecycle.preStop.exec.command (run before SIGTERM)
 
     @property
     def image_repo(self) -> str:
@@ -455,7 +456,20 @@ def _container(spec: Mapping[str, Any], volumes: Mapping[str, Mapping[str, Any]]
         mounts=_mounts(spec, volumes, secrets, configmaps, where, notes),
         startup=_probe(spec.get("startupProbe"), ports, where, "startup"),
         liveness=_probe(spec.get("livenessProbe"), ports, where, "liveness"),
-        security=_security(pod or {}, spec), resources=_resources(spec))
+        security=_security(pod or {}, spec), resources=_resources(spec),
+        pre_stop=_pre_stop(spec, where, notes))
+
+
+def _pre_stop(spec: Mapping[str, Any], where: str, notes: list[Note]) -> tuple[str, ...]:
+    """``lifecycle.preStop.exec.command``: the backends run it in the pod before SIGTERM,
+    within the pod's grace period, as the kubelet does; other handlers are noted, not run."""
+    hook = (spec.get("lifecycle") or {}).get("preStop") or {}
+    if "exec" in hook:
+        return tuple(str(c) for c in hook["exec"].get("command") or ())
+    if hook:
+        notes.append(Note(f"{where} preStop", f"handler {sorted(hook)} is not run by this "
+                                              f"backend (only exec)"))
+    return ()
 
 
 def build(manifests: Iterable[Mapping[str, Any]], namespace: str = "default",

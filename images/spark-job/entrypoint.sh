@@ -201,11 +201,26 @@ case "${ROLE}" in
         port SPARK_WORKER_PORT "${WORKER_PORT}"
         mkdir -p "${WORK_DIR}" || die "cannot create SPARK_WORKER_DIR=${WORK_DIR}"
         : >"${PROPS}"
+        # Decommission (docs/reliability.md, "Scale-down finishes its work"): on SIGPWR the worker
+        # tells the master, which then places no driver or executor here and tells the apps that
+        # their executors here are going; decommission.sh (the chart's preStop) sends the signal
+        # and waits. Without it SIGPWR would kill the JVM, so the hook checks this file.
+        DECOMMISSION="${SPARK_WORKER_DECOMMISSION:-false}"
+        case "${DECOMMISSION}" in
+            true)
+                {
+                    echo "spark.decommission.enabled true"
+                    echo "spark.worker.decommission.signal PWR"
+                } >>"${PROPS}"
+                ;;
+            false) ;;
+            *) die "SPARK_WORKER_DECOMMISSION='${DECOMMISSION}' is not true or false" ;;
+        esac
         ARGS=(--host "${POD_IP}" --port "${WORKER_PORT}" --webui-port "${UI_PORT}"
               --cores "${CORES}" --memory "${MEMORY}" --work-dir "${WORK_DIR}"
               --properties-file "${PROPS}" "${MASTER_URL}")
         SUMMARY="worker ${POD_IP}:${WORKER_PORT} ui=${UI_PORT} cores=${CORES} memory=${MEMORY}"
-        SUMMARY="${SUMMARY} work-dir=${WORK_DIR} master=${MASTER_URL}"
+        SUMMARY="${SUMMARY} work-dir=${WORK_DIR} master=${MASTER_URL} decommission=${DECOMMISSION}"
         ;;
 esac
 
@@ -257,6 +272,11 @@ if [ -n "${SPARK_AUTH_SECRET_FILE:-}" ]; then
 fi
 if [ "${ROLE}" = worker ]; then
     DRIVER_OPTS="-Dspark.ui.killEnabled=false"
+    # Drivers and executors of a decommissioning worker's apps: an executor told to decommission
+    # finishes its tasks and exits instead of being killed with the worker.
+    if [ "${DECOMMISSION}" = true ]; then
+        DRIVER_OPTS="${DRIVER_OPTS} -Dspark.decommission.enabled=true"
+    fi
     if [ -n "${_SPARK_AUTH_SECRET:-}" ]; then
         DRIVER_OPTS="${DRIVER_OPTS} -Dspark.authenticate=true"
         PLACEHOLDER="not-the-secret:see-_SPARK_AUTH_SECRET"
@@ -350,13 +370,20 @@ echo "entrypoint: starting Spark ${SUMMARY} host=${POD_IP}" \
      "job-cds=${JOB_CDS_NOTE}" \
      "spark-home=${SPARK_HOME} home=${HOME}"
 
+# The worker JVM's PID for decommission.sh (spark-class execs java, so it is this shell's PID or
+# the supervised child's), in the pod's work dir: the hook runs with the same environment.
+pid_file() { [ "${ROLE}" != worker ] || echo "$1" >"${WORK_DIR}/${WORKER_PID_FILE}"; }
+WORKER_PID_FILE=".worker.pid"
+
 if [ -z "${ARCHIVE_TMP}" ]; then
+    pid_file "$$"
     exec "${SPARK_HOME}/bin/spark-class" "${CLASS}" "${ARGS[@]}"
 fi
 
 # First run of this role: supervise the JVM so the archive can be renamed once it is complete.
 "${SPARK_HOME}/bin/spark-class" "${CLASS}" "${ARGS[@]}" &
 CHILD=$!
+pid_file "${CHILD}"
 # shellcheck disable=SC2317  # called by the traps below
 forward() { kill -s "$1" "${CHILD}" 2>/dev/null || true; }
 trap 'forward TERM' TERM

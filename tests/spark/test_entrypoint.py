@@ -82,6 +82,7 @@ def test_refuses_a_bad_role_with_usage_and_exit_64(tmp_path, fake_home, args) ->
     ("worker", "SPARK_WORKER_CORES", "0", "SPARK_WORKER_CORES"),
     ("worker", "SPARK_WORKER_MEMORY", "lots", "SPARK_WORKER_MEMORY"),
     ("master", "SPARK_JVM_FAST_START", "yes", "SPARK_JVM_FAST_START"),
+    ("worker", "SPARK_WORKER_DECOMMISSION", "on", "SPARK_WORKER_DECOMMISSION"),
 ])
 def test_bad_settings_are_refused_naming_the_variable(tmp_path, fake_home, role, setting,
                                                       value, named) -> None:
@@ -167,6 +168,27 @@ def test_worker_command_has_every_setting_and_the_master_url_last(tmp_path, fake
     assert (tmp_path / "home" / "work").is_dir()
     assert rec["env"]["SPARK_DAEMON_MEMORY"] == "256m"
     assert rec["env"]["SPARK_LOCAL_IP"] == "127.31.32.33"
+
+
+@pytest.mark.parametrize("decommission", ["true", "false", None])
+def test_worker_decommission_setting_and_pid_file(tmp_path, fake_home, decommission) -> None:
+    """SPARK_WORKER_DECOMMISSION=true (the chart's default): the worker's properties turn on
+    spark.decommission.enabled with SIGPWR, its drivers and executors get it too, and the
+    worker's PID is left where decommission.sh (the preStop) reads it."""
+    env = base_env(tmp_path, fake_home, SPARK_MASTER_URL="spark://127.31.32.1:7077",
+                   SPARK_WORKER_DIR=str(tmp_path / "work"))
+    if decommission is not None:
+        env["SPARK_WORKER_DECOMMISSION"] = decommission
+    result = run(env, "worker")
+    assert result.returncode == 0, result.stderr
+    rec = recorded(tmp_path / "record.json")
+    props = Path(rec["argv"][rec["argv"].index("--properties-file") + 1]).read_text()
+    on = decommission == "true"
+    assert ("spark.decommission.enabled true" in props) is on
+    assert ("spark.worker.decommission.signal PWR" in props) is on
+    assert ("-Dspark.decommission.enabled=true" in rec["env"]["JAVA_TOOL_OPTIONS"]) is on
+    assert f"decommission={'true' if on else 'false'}" in result.stdout
+    assert (tmp_path / "work" / ".worker.pid").read_text().strip().isdigit()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to an arbitrary UID needs root")

@@ -25,6 +25,7 @@ from simulator.backends.docker.containers import (ContainerSpec, pod_spec, port_
 from simulator.backends.docker.engine import RUN_LABEL, DockerError, docker
 from simulator.backends.probes import (PodWait, ProbeTracker, Target, master_alive, pod_tracker,
                                        ready_now, wait_ready)
+from simulator.backends.stopping import DOWN_GRACE, PodStop, stop_one, stop_pods
 from simulator.local.base import stderr_progress
 from simulator.run import CONTROLLER, ExtraRecord, PodRecord, RunError, RunState
 from simulator.topology import (Container, ContainerPort, EnvVar, Probe, Security, Topology,
@@ -109,7 +110,7 @@ class DockerBackend:
                    or not engine.state(rec.container or "").get("Running")]
         if to_stop:
             self.progress(f"stopping {', '.join(to_stop)}")
-            self._remove([self.state.pods[p] for p in to_stop], topology)
+            self._remove([self.state.pods[p] for p in to_stop])
             for pod in to_stop:
                 self.state.pods.pop(pod)
                 self.state.retire_ip(f"pod/{pod}")
@@ -154,7 +155,8 @@ class DockerBackend:
             name=pod, workload=w.name, component=w.component, template_hash=w.template_hash,
             ip=ip, log=f"docker logs {spec.name}", container=container, cwd=str(pod_dir),
             ports=[p.port for p in c.ports], master_ui_port=master_ui,
-            startup=c.startup, readiness=c.readiness, liveness=c.liveness)
+            startup=c.startup, readiness=c.readiness, liveness=c.liveness,
+            pre_stop=list(c.pre_stop), grace=w.termination_grace)
         self.state.save()
         self.progress(f"started {pod} as container {spec.name} ({image}) on {ip}")
         return spec.notes
@@ -208,14 +210,29 @@ class DockerBackend:
         wait_ready(waits, self.ready_timeout, self.progress, on_ready,
                    f"`docker ps -a --filter label={RUN_LABEL}={self.state.run_id}`")
 
-    def _remove(self, records: list, topology: Topology | None = None) -> None:
+    def _pod_stop(self, rec: PodRecord) -> PodStop:
+        """The kubelet's way to stop the pod: ``docker exec`` of its preStop while the container
+        runs, then ``docker stop -t <rest of the grace period>`` (SIGTERM, then SIGKILL)."""
+        container = rec.container or ""
+        running = bool(rec.pre_stop) and bool(engine.state(container).get("Running"))
+
+        def terminate(seconds: float) -> None:
+            secs = max(1, round(seconds))
+            docker("stop", "-t", str(secs), container, check=False, timeout=secs + 60)
+        return PodStop(rec.name, rec.grace,
+                       ["docker", "exec", container, *rec.pre_stop] if running else (),
+                       terminate, shown=rec.pre_stop)
+
+    def _remove(self, records: list) -> None:
+        """Stop pods as the kubelet does (``stopping.py``, in parallel), then remove them."""
+        pods = [r for r in records if r.container and isinstance(r, PodRecord)]
+        if pods:
+            stop_pods([self._pod_stop(r) for r in pods], self.progress)
+        others = [r.container for r in records if r.container and not isinstance(r, PodRecord)]
+        if others:
+            docker("stop", "-t", "10", *others, check=False, timeout=70)
         names = [r.container for r in records if r.container]
         if names:
-            # SIGTERM, then the pod's grace period, as the kubelet stops a pod
-            grace = 30
-            if topology is not None:
-                grace = int(max((w.termination_grace for w in topology.workloads), default=30))
-            docker("stop", "-t", str(grace), *names, check=False, timeout=grace + 60)
             docker("rm", "-f", "-v", *names, check=False)
 
     # ---------------------------------------------------------------- status and faults
@@ -268,9 +285,10 @@ class DockerBackend:
         if w is None:
             raise RunError(f"pod {pod} is not in the applied manifests of run "
                            f"{self.state.run_id}")
-        grace = int(w.termination_grace)
-        if rec.container and docker("restart", "-t", str(grace), rec.container, check=False,
-                                    timeout=grace + 60).returncode == 0:
+        if rec.container and engine.state(rec.container).get("Running"):
+            stop_one(self._pod_stop(rec), self.progress)
+        if rec.container and docker("restart", "-t", "0", rec.container, check=False,
+                                    timeout=60).returncode == 0:
             rec.ready = False
             self.state.save()
             return f"container {rec.container[:12]} restarted"
@@ -405,8 +423,10 @@ class DockerBackend:
         found = engine.by_label("container", self.state.run_id)
         self.progress(f"down {self.state.run_id}: removing {len(found)} container(s), the "
                       f"network and volumes labelled {RUN_LABEL}={self.state.run_id}")
-        if found:
-            docker("stop", "-t", "10", *found, check=False, timeout=120)
+        if found:  # no preStop hooks, a short grace (like `kubectl delete --grace-period`)
+            self.progress(f"down {self.state.run_id}: SIGTERM, SIGKILL after "
+                          f"{DOWN_GRACE:.0f}s (no preStop hooks)")
+            docker("stop", "-t", f"{DOWN_GRACE:.0f}", *found, check=False, timeout=120)
         try:
             left = engine.remove_all(self.state.run_id)
         except DockerError as exc:

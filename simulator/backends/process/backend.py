@@ -20,9 +20,10 @@ from simulator.backends.base import (EXTERNAL_MASTER, OAUTH, Endpoints, External
                                      master_ports, metrics_port)
 from simulator.backends.probes import (PodWait, ProbeTracker, at, master_alive, pod_tracker,
                                        ready_now, wait_ready)
-from simulator.backends.process.pods import image_kind, pod_launch
+from simulator.backends.process.pods import image_command, image_kind, pod_launch
 from simulator.backends.process.services import (PROXY, ServiceProxy, named_endpoints,
                                                  service_addresses)
+from simulator.backends.stopping import DOWN_GRACE, PodStop, stop_one, stop_pods
 from simulator.local import (ComponentStartError, LocalComponent, MockOAuthProcess, SparkMaster,
                              SparkWorker, cds_cache, ensure_archives, procs, spark_home)
 from simulator.local.base import stderr_progress
@@ -70,8 +71,8 @@ class ProcessBackend:
                    or not (rec.proc and ProcRecord.from_json(rec.proc).alive())]
         if to_stop:
             self.progress(f"stopping {', '.join(to_stop)}")
-            procs.terminate([ProcRecord.from_json(self.state.pods[p].proc) for p in to_stop
-                             if self.state.pods[p].proc])
+            stop_pods([self._pod_stop(self.state.pods[p]) for p in to_stop
+                       if self.state.pods[p].proc], self.progress)
             named = named_endpoints(topology)
             for pod in to_stop:
                 self.state.pods.pop(pod)
@@ -130,16 +131,30 @@ class ProcessBackend:
             name=pod, workload=w.name, component=w.component, template_hash=w.template_hash,
             ip=ip, log=str(log), proc=rec.to_json(), cwd=str(pod_dir),
             ports=[p.port for p in c.ports], master_ui_port=master_ui,
-            startup=c.startup, readiness=c.readiness, liveness=c.liveness)
+            startup=c.startup, readiness=c.readiness, liveness=c.liveness,
+            pre_stop=list(c.pre_stop), grace=w.termination_grace)
         self.state.save()
         self.progress(f"started {pod} ({kind}) on {ip}, pid {rec.pid}")
         return launch.notes
+
+    # ---------------------------------------------------------------- stopping
+    def _pod_stop(self, rec: PodRecord) -> PodStop:
+        """The kubelet's way to stop the pod: its preStop (run in the pod's environment: the
+        image's scripts mapped here), then SIGTERM to its process group, SIGKILL after the rest
+        of its grace period."""
+        proc = ProcRecord.from_json(rec.proc) if rec.proc else None
+        alive = bool(proc and proc.alive())
+        return PodStop(rec.name, rec.grace,
+                       image_command(rec.pre_stop) if alive and rec.pre_stop else (),
+                       lambda seconds: procs.terminate([proc] if proc else [], grace=seconds),
+                       hook_env=procs.environ_of(proc) if alive and proc else None,
+                       hook_cwd=rec.cwd or None, shown=rec.pre_stop)
 
     # ---------------------------------------------------------------- readiness
     def _exec_in(self, rec: PodRecord) -> Callable[[Sequence[str], float], int]:
         def run(command: Sequence[str], timeout: float) -> int:
             env = procs.environ_of(ProcRecord.from_json(rec.proc)) if rec.proc else {}
-            return subprocess.run(list(command), env=env, cwd=rec.cwd or None,
+            return subprocess.run(image_command(command), env=env, cwd=rec.cwd or None,
                                   capture_output=True, timeout=timeout).returncode
         return run
 
@@ -245,7 +260,7 @@ class ProcessBackend:
             raise RunError(f"pod {pod} is not in the applied manifests of run "
                            f"{self.state.run_id}")
         if old.proc:
-            procs.terminate([ProcRecord.from_json(old.proc)], grace=w.termination_grace)
+            stop_one(self._pod_stop(old), self.progress)
         self._launch_pod(pod, w, topology, service_addresses(self.state, topology, []))
         new = self.state.pods[pod]
         new.restarts, new.last_exit, new.ready = old.restarts, old.last_exit, False
@@ -347,9 +362,11 @@ class ProcessBackend:
         before signalling."""
         records = [ProcRecord.from_json(r.proc) for r in
                    list(self.state.pods.values()) + list(self.state.extras.values()) if r.proc]
-        self.progress(f"down {self.state.run_id}: stopping {len(records)} process group(s)")
+        self.progress(f"down {self.state.run_id}: stopping {len(records)} process group(s): "
+                      f"SIGTERM, SIGKILL after {DOWN_GRACE:.0f}s (no preStop hooks, like "
+                      f"`kubectl delete --grace-period={DOWN_GRACE:.0f}`)")
         t0 = time.monotonic()
-        leftovers = procs.terminate(records)
+        leftovers = procs.terminate(records, grace=DOWN_GRACE)
         for rec in list(self.state.pods.values()) + list(self.state.extras.values()):
             rec.proc = None
         listening = procs.listening_on(self.state.subnet + ".")

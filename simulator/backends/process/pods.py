@@ -28,6 +28,8 @@ SPARK_JOBS = REPO / "images" / "spark-job" / "jobs"
 API_ROOT = REPO / "images" / "api-service"
 # Paths inside the images that the repository holds on this host.
 _IMAGE_PATHS = (("/opt/spark-jobs", SPARK_JOBS),)
+# The spark-job image's scripts (hooks and exec probes name them), as the Dockerfile copies them.
+_IMAGE_SCRIPTS = (("/opt/spark-stack", SPARK_ENTRYPOINT.parent),)
 
 
 def image_kind(container: Container) -> str | None:
@@ -64,6 +66,18 @@ def _map_path(value: str, mounts: Sequence[VolumeMount], pod_dir: Path) -> str:
         if value == image_path or value.startswith(image_path + "/"):
             return str(host) + value[len(image_path):]
     return value
+
+
+def image_command(command: Sequence[str]) -> list[str]:
+    """An exec hook's or probe's command with the image's script paths mapped to this host."""
+    out = []
+    for arg in command:
+        for image_path, host in _IMAGE_SCRIPTS + _IMAGE_PATHS:
+            if arg.startswith(image_path + "/"):
+                arg = str(host) + arg[len(image_path):]
+                break
+        out.append(arg)
+    return out
 
 
 def _write_volumes(c: Container, pod_dir: Path) -> None:
