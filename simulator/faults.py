@@ -206,9 +206,12 @@ def restart(stack: Stack, pod: str) -> Action:
 
 
 def scale(stack: Stack, workers: int) -> Action:
+    """`scale workers N` (a scale-down waits for the workers' preStop); the action's time is
+    when it began, so "answered again" includes the whole reconcile."""
     was = _worker_pods(stack)
+    action = _now("scale", "workers", f"{was} -> {workers}", expected_workers=workers)
     stack.scale("workers", workers)
-    return _now("scale", "workers", f"{was} -> {workers}", expected_workers=workers)
+    return action
 
 
 def recovered(stack: Stack, action: Action, timeout: float, progress: Progress) -> Action:
