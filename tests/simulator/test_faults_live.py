@@ -36,6 +36,13 @@ def test_chaos_kill_worker_and_master_come_back_registered(run, env):  # noqa: F
     assert code == 0 and summary["seen"].startswith("master ALIVE"), (summary, err)
 
 
+def test_chaos_restart_worker_is_graceful_and_registers_again(run, env):  # noqa: F811
+    run_id, _ = run
+    code, summary, err = _chaos(run_id, env, "restart", "worker[0]", "--wait", "180")
+    assert code == 0 and summary["action"] == "restart", (summary, err)
+    assert summary["what"].startswith("pid ") and "1 worker(s) ALIVE" in summary["seen"]
+
+
 def test_chaos_oauth_stays_down_until_restarted(run, env):  # noqa: F811
     run_id, _ = run
     code, summary, err = _chaos(run_id, env, "kill", "oauth", "--wait", "3")

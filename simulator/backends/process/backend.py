@@ -235,6 +235,14 @@ class ProcessBackend:
         """All of the pod's probes, liveness included, as the kubelet runs them over time."""
         return self._tracker(rec, liveness=True)
 
+    def reap(self) -> None:
+        """Collect the exit status of every process this backend started that has ended (kept
+        by its ``Popen``): run by the controller even while another process holds the run's
+        lock, so a pod that process stops does not stay our zombie, which it would wait on
+        for the whole grace period."""
+        for popen in list(self._popens.values()):
+            popen.poll()
+
     def pod_exit(self, pod: str) -> tuple[int | None, str] | None:
         """None while the pod's process runs; else (exit code, or None when no longer known,
         and what is known). The code is known when this process started the pod (the
