@@ -544,8 +544,7 @@ class StepRunner:
             owner = one.get(s.spec.client, s.spec.client)
             if s.id not in seen[s.spec.client]:
                 problems.append(f"{s.id} missing from {s.spec.client}'s list")
-                if s in self.earlier:
-                    self.vanished.add(s.id)
+                self.vanished.add(s.id)  # said now: later steps do not say it again
             for other in ORDINARY:
                 if owner in ORDINARY and other != owner \
                         and s.id in seen[other]:
