@@ -205,6 +205,35 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    """One fault by hand on a live run (the actions of a scenario's `faults:`), then wait until
+    the component answers again; a summary (what, PID/container, when it answered) to stdout."""
+    from simulator import faults
+    stack = _load(args.run_id)
+    if args.action == "scale":
+        if len(args.target) != 2 or args.target[0] != "workers" or not args.target[1].isdigit():
+            raise RunError("chaos scale: write `chaos RUN_ID scale workers N`")
+        stack.progress(f"chaos: scaling workers to {args.target[1]}")
+        action = faults.scale(stack, int(args.target[1]))
+    else:
+        if len(args.target) != 1:
+            raise RunError(f"chaos {args.action}: give one of master, api, oauth, worker, "
+                           f"worker[N]")
+        pod = faults.resolve(stack, args.target[0])
+        stack.progress(f"chaos: {args.action} {pod}")
+        action = (faults.kill if args.action == "kill" else faults.restart)(stack, pod)
+    stack.progress(f"chaos: {action.verb} {action.target} ({action.detail}) at {action.wall} "
+                   f"UTC; waiting up to {args.wait:g}s for it to answer again")
+    faults.recovered(stack, action, args.wait, stack.progress)
+    summary = action.summary()
+    stack.progress("chaos: " + (f"{action.target} answered again after "
+                                f"{action.recovered_after:.1f}s" if action.recovered_after
+                                is not None else f"{action.target} did NOT answer within "
+                                                 f"{args.wait:g}s") + f" ({action.recovery})")
+    print(json.dumps(summary))
+    return 0 if action.recovered_after is not None else 1
+
+
 # ------------------------------------------------------------------ parser and main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulator",
@@ -269,6 +298,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("chaos", help="a fault by hand on a live run: kill master|api|oauth|"
+                                     "worker[N], restart one, or scale workers N",
+                       description="kill (SIGKILL) or restart a component of a live run, or "
+                                   "scale its workers; then wait until it answers again and "
+                                   "print what was done as one JSON object")
+    p.add_argument("run_id")
+    p.add_argument("action", choices=["kill", "restart", "scale"])
+    p.add_argument("target", nargs="+", metavar="TARGET",
+                   help="master | api | oauth | worker | worker[N]; for scale: workers N")
+    p.add_argument("--wait", type=float, default=120, metavar="SECONDS",
+                   help="how long to wait for it to answer again (default 120)")
+    p.set_defaults(func=cmd_chaos)
 
     p = sub.add_parser("down", help="remove everything of a run (also after a crash)")
     p.add_argument("run_id")

@@ -168,7 +168,10 @@ class Controller:
         self.log(f"controller for run {self.state.run_id} ({self.state.backend} backend): "
                  f"back-off {self.settings.backoff:g}s doubling to {self.settings.cap:g}s, reset "
                  f"after {self.settings.reset:g}s, every {self.settings.interval:g}s")
+        reap = getattr(self.backend, "reap", None)
         while True:
+            if reap is not None:  # also while the CLI holds the lock and stops our children
+                reap()
             with self.state.locked(blocking=False) as mine:
                 if mine:
                     if not (self.state.dir / "run.json").exists():

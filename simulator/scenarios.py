@@ -7,11 +7,13 @@ OAuth issuer, the owner Secret, an external master) as ``--set``s.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
+                      model_validator)
 
 from simulator.run import REPO
 
@@ -58,6 +60,110 @@ class Expectations(_Closed):
     auth: list[AuthExpectation] = Field(default_factory=list)
 
 
+# ------------------------------------------------------------------ faults (simulator/faults.py)
+# A client in a fault's job: a kind, or one of the two ordinary clients by id (ownership: each
+# must see its own jobs and only those).
+FaultClient = Literal["ordinary", "admin", "readonly", "sim-client-1", "sim-client-2"]
+# What a fault acts on: the pods by component (``worker`` is the first, ``worker[N]`` the Nth in
+# name order, ``worker hosting JOB`` the one running JOB's driver) and the mock OAuth server.
+TARGET = re.compile(r"^(master|api|oauth|worker|worker\[(\d+)\]|worker hosting ([\w-]+))$")
+WHEN = re.compile(r"^job ([\w-]+) (SUBMITTED|RUNNING)$")
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
+TERMINAL_STATES = Literal["FINISHED", "FAILED", "KILLED", "ERROR"]
+
+
+class FaultJob(_Closed):
+    """Jobs a fault step submits when it begins (``count`` of them, at once); each must end in
+    ``outcome`` (with ``message`` in its message, if given) and be listed for its owner."""
+
+    name: str = Field(pattern=r"^[\w-]+$", description="how `when` and `worker hosting` name it")
+    job: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    client: FaultClient = "ordinary"
+    count: int = Field(1, ge=1, le=50)
+    outcome: TERMINAL_STATES = "FINISHED"
+    message: str | None = Field(None, description="a substring the job's final message must have")
+    timeout: float = Field(300, gt=0, description="seconds until a terminal state")
+
+
+class Scale(_Closed):
+    workers: int = Field(ge=0, le=8)
+
+
+class KnownGap(_Closed):
+    """A check the stack is known to fail today, named by the start of its name after the
+    step's label (e.g. "earlier steps' jobs still listed"), with the reason. The check still
+    runs: failing, it is reported as GAP with the reason; passing, it fails the run, so the
+    marker is removed once the gap is closed (like a strict xfail)."""
+
+    check: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class Fault(_Closed):
+    """One step: submit ``jobs``, wait for the trigger, do ONE action (or none: load only), then
+    check every expectation. A background poller of the API runs through the whole step."""
+
+    name: str = Field(pattern=r"^[\w-]+$")
+    jobs: list[FaultJob] = Field(default_factory=list)
+    after: float | str = Field(0, description="trigger: seconds after the step began (3 or '3s')")
+    when: str | None = Field(None, description="trigger: 'job NAME RUNNING' (or SUBMITTED)")
+    kill: str | None = Field(None, description="SIGKILL: master, api, oauth, worker, worker[N], "
+                                               "'worker hosting JOB'")
+    scale: Scale | None = None
+    restart: str | None = Field(None, description="start it again: oauth, or a pod (stopped with "
+                                                  "its grace period, then started)")
+    recover_within: float | None = Field(None, gt=0, alias="recoverWithin",
+                                         description="seconds until the acted-on component "
+                                                     "answers again")
+    no_5xx: bool = Field(True, alias="no5xx",
+                         description="no 5xx but 503 with Retry-After during the step")
+    timeout: float = Field(60, gt=0, description="seconds `when` may wait for its job")
+    known_gap: KnownGap | None = Field(None, alias="knownGap",
+                                       description="a check of this step that fails today, "
+                                                   "and why (strict: passing fails the run)")
+
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: float | str) -> float:
+        if isinstance(value, str):
+            m = DURATION.match(value.strip())
+            if not m:
+                raise ValueError(f"after {value!r}: give seconds, e.g. 3 or '3s'")
+            value = float(m.group(1))
+        if value < 0:
+            raise ValueError("after: must be >= 0 seconds")
+        return float(value)
+
+    @field_validator("when")
+    @classmethod
+    def _when(cls, value: str | None) -> str | None:
+        if value is not None and not WHEN.match(value):
+            raise ValueError(f"when {value!r}: write 'job NAME RUNNING' (or SUBMITTED), NAME "
+                             f"being a job of this or an earlier step")
+        return value
+
+    @field_validator("kill", "restart")
+    @classmethod
+    def _target(cls, value: str | None) -> str | None:
+        if value is not None and not TARGET.match(value):
+            raise ValueError(f"{value!r}: give master, api, oauth, worker, worker[N] "
+                             f"or 'worker hosting JOB'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Fault:
+        actions = [a for a in ("kill", "scale", "restart") if getattr(self, a) is not None]
+        if len(actions) > 1:
+            raise ValueError(f"fault {self.name}: one action per step, got {actions}; "
+                             f"use one step per action")
+        if self.when and self.after:
+            raise ValueError(f"fault {self.name}: give `after` or `when`, not both")
+        if self.recover_within is not None and not (self.kill or self.restart or self.scale):
+            raise ValueError(f"fault {self.name}: recoverWithin needs a kill, restart or scale")
+        return self
+
+
 class Scenario(_Closed):
     name: str
     description: str = ""
@@ -68,6 +174,9 @@ class Scenario(_Closed):
     set: list[str] = Field(default_factory=list, description="helm --set strings")
     external_spark: ExternalSpark | None = Field(None, alias="externalSpark")
     expect: Expectations = Field(default_factory=Expectations)
+    faults: list[Fault] = Field(default_factory=list,
+                                description="fault steps run in order after `expect` "
+                                            "(simulator/faults.py)")
 
     @field_validator("set")
     @classmethod
@@ -76,6 +185,29 @@ class Scenario(_Closed):
             if "=" not in item:
                 raise ValueError(f"set entry {item!r} must look like key=value")
         return value
+
+    @model_validator(mode="after")
+    def _fault_names(self) -> Scenario:
+        """`when` and `worker hosting` name a job of the same or an earlier step; names are
+        unique (they label results)."""
+        steps: set[str] = set()
+        jobs: set[str] = set()
+        for i, fault in enumerate(self.faults):
+            where = f"faults.{i} ({fault.name})"
+            if fault.name in steps:
+                raise ValueError(f"{where}: the step name is used twice")
+            steps.add(fault.name)
+            for job in fault.jobs:
+                if job.name in jobs:
+                    raise ValueError(f"{where}: job name {job.name!r} is used twice")
+                jobs.add(job.name)
+            for ref in (fault.when and WHEN.match(fault.when).group(1),
+                        fault.kill and TARGET.match(fault.kill).group(3),
+                        fault.restart and TARGET.match(fault.restart).group(3)):
+                if ref and ref not in jobs:
+                    raise ValueError(f"{where}: no job named {ref!r} in this or an earlier "
+                                     f"step; known: {sorted(jobs)}")
+        return self
 
 
 class ScenarioError(ValueError):
@@ -93,6 +225,12 @@ def scenario_path(name_or_path: str) -> Path:
     raise ScenarioError(f"no scenario {name_or_path!r}: give one of {known} or a .yaml path")
 
 
+def names(faults: bool = True) -> list[str]:
+    """Every scenario in scenarios/ by name; ``faults=False`` leaves out those with ``faults:``
+    steps (the steady-state end-to-end tests; `tox -e faults` runs the others)."""
+    return sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml") if faults or not load(p.stem).faults)
+
+
 def load(name_or_path: str) -> Scenario:
     path = scenario_path(name_or_path)
     try:
@@ -105,7 +243,7 @@ def load(name_or_path: str) -> Scenario:
         lines = [f"{path}: invalid scenario"]
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {loc}: {err['msg']}")
+            lines.append(f"  {loc}: {err['msg']}" if loc else f"  {err['msg']}")
         raise ScenarioError("\n".join(lines)) from exc
     for f in scenario.values_files:
         if not (path.parent / f).exists() and not Path(f).exists():

@@ -130,7 +130,8 @@ class Backend(Protocol):
         """Every pod of the release with its liveness and readiness right now."""
 
     def kill_pod(self, pod: str) -> str:
-        """Kill a pod's main process as a crash would (SIGKILL); says what was killed."""
+        """Kill a pod's main process as a crash would (SIGKILL); says what was killed. The
+        process and docker backends also take a thing outside the release by name (``oauth``)."""
 
     def pod_log(self, pod: str, lines: int = 40) -> str:
         """The last ``lines`` lines of a pod's log (also of a thing outside the release)."""

@@ -3,17 +3,14 @@ with `helm test` and the NetworkPolicy proof among the checks. Skipped, with wha
 where kind, helm, kubectl or a Docker engine is not there (these development machines)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from simulator.backends.kind.backend import preflight
 from simulator.check import check_scenario
-from simulator.scenarios import load
+from simulator.scenarios import load, names
 
 pytestmark = [pytest.mark.kind, pytest.mark.slow]
-SCENARIOS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "scenarios")
-                   .glob("*.yaml"))
+SCENARIOS = names(faults=False)  # fault steps need the simulator's own restarts (process)
 
 
 @pytest.fixture(scope="module")

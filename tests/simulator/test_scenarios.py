@@ -12,14 +12,16 @@ from __future__ import annotations
 import pytest
 
 from simulator.check import check_scenario
-from simulator.scenarios import SCENARIOS_DIR, load
+from simulator.scenarios import load, names
 from simulator.stack import Stack
 
-SCENARIOS = sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml"))
+SCENARIOS = names()
+STEADY = names(faults=False)  # scenarios with `faults:` steps run in `tox -e faults`
 
 
 def test_every_scenario_is_parametrized():
-    assert {"full-stack", "spark-only", "service-only"} <= set(SCENARIOS)
+    assert {"full-stack", "spark-only", "service-only", "faults"} <= set(SCENARIOS)
+    assert "faults" not in STEADY and "full-stack" in STEADY
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -39,7 +41,7 @@ def test_scenario_renders_its_components(name, runs_dir):
 
 @pytest.mark.spark
 @pytest.mark.slow
-@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("name", STEADY)
 def test_scenario_checks_on_process_backend(name, runs_dir, needs_spark):
     report = check_scenario(load(name), "process")
     failed = [f"{r.name}: {r.detail}" for r in report.results if not r.ok]

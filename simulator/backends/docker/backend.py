@@ -249,7 +249,8 @@ class DockerBackend:
         return out
 
     def kill_pod(self, pod: str) -> str:
-        rec = self.state.pods.get(pod)
+        """SIGKILL a pod's container (or one outside the release by name, e.g. ``oauth``)."""
+        rec = self.state.pods.get(pod) or self.state.extras.get(pod)
         if rec is None or not rec.container:
             raise RunError(f"no pod {pod!r} in run {self.state.run_id}")
         docker("kill", "-s", "KILL", rec.container)

@@ -208,15 +208,20 @@ class ProcessBackend:
         return out
 
     def kill_pod(self, pod: str) -> str:
-        """SIGKILL a pod's JVM (or its leader when there is none): a crash, for tests."""
-        if pod not in self.state.pods or not self.state.pods[pod].proc:
+        """SIGKILL a pod's JVM (or its leader when there is none): a crash, for tests. Also a
+        thing outside the release by its name (``oauth``), as ``pod_log`` reads either."""
+        rec = self.state.pods.get(pod) or self.state.extras.get(pod)
+        if rec is None or not rec.proc:
             raise RunError(f"no pod {pod!r} in run {self.state.run_id}")
-        proc = ProcRecord.from_json(self.state.pods[pod].proc).process()
+        proc = ProcRecord.from_json(rec.proc).process()
         if proc is None:
             raise RunError(f"pod {pod} is not running")
         victims = [p for p in [proc] + proc.children(recursive=True) if "java" in p.name()]
         victim = victims[0] if victims else proc
         victim.kill()
+        popen = self._popens.get(victim.pid)
+        if popen is not None:  # our own child: reap it, or it stays a zombie in its process
+            popen.wait(timeout=10)  # group and the controller's restart waits out the grace
         return f"pid {victim.pid}"
 
     def pod_log(self, pod: str, lines: int = 40) -> str:
@@ -229,6 +234,14 @@ class ProcessBackend:
     def probe_tracker(self, rec: PodRecord) -> ProbeTracker:
         """All of the pod's probes, liveness included, as the kubelet runs them over time."""
         return self._tracker(rec, liveness=True)
+
+    def reap(self) -> None:
+        """Collect the exit status of every process this backend started that has ended (kept
+        by its ``Popen``): run by the controller even while another process holds the run's
+        lock, so a pod that process stops does not stay our zombie, which it would wait on
+        for the whole grace period."""
+        for popen in list(self._popens.values()):
+            popen.poll()
 
     def pod_exit(self, pod: str) -> tuple[int | None, str] | None:
         """None while the pod's process runs; else (exit code, or None when no longer known,
