@@ -104,6 +104,9 @@ def ensure(state: RunState, progress: Callable[[str], None]) -> None:
     Settings.from_env()  # a bad setting is the user's error, said here, not in a detached log
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    # Where this run lives, absolute: the controller runs in the run's directory, where the
+    # default runs dir (./.runs of the caller) would point somewhere else.
+    env["SPARK_STACK_RUNS_DIR"] = str(state.dir.parent.resolve())
     log = state.dir / "controller.log"
     rec, _popen = launch(CONTROLLER, [sys.executable, "-m", "simulator.controller",
                                       state.run_id], env, log, cwd=state.dir)

@@ -108,3 +108,30 @@ def test_controller_module_refuses_a_missing_run(runs_dir):
     out = subprocess.run([sys.executable, "-m", "simulator.controller", "no-such-run"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "no run 'no-such-run'" in out.stdout
+
+
+def test_the_controller_finds_its_run_under_the_default_runs_dir(tmp_path, monkeypatch):
+    """`up` with no SPARK_STACK_RUNS_DIR keeps runs in ./.runs of the caller; the controller
+    runs in the run's own directory, so it must be told where the run lives."""
+    from simulator import controller
+    monkeypatch.delenv("SPARK_STACK_RUNS_DIR", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    state = RunState(run_id="default-dir", scenario="x", subnet="127.9.9")
+    state.save()
+    assert state.dir == tmp_path / ".runs" / "default-dir"
+    seen: dict = {}
+
+    def launch(name, argv, env, log, cwd):
+        seen.update(argv=argv, env=env, cwd=cwd)
+        raise RuntimeError("captured")  # nothing is started
+
+    monkeypatch.setattr(controller, "launch", launch)
+    with pytest.raises(RuntimeError, match="captured"):
+        controller.ensure(state, lambda line: None)
+    # The controller's own lookup, in its environment and working directory:
+    probe = "from simulator.run import RunState; print(RunState.load('default-dir').dir)"
+    out = subprocess.run([sys.executable, "-c", probe], env=seen["env"], cwd=seen["cwd"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip() == str(state.dir.resolve())
