@@ -5,7 +5,8 @@ import importlib
 import sys
 
 BENCHES = {"render": "bench.render_bench", "api": "bench.api_bench", "sim": "bench.sim_bench",
-           "jobcds": "bench.job_cds_bench", "newcomer": "bench.newcomer_bench"}
+           "jobcds": "bench.job_cds_bench", "newcomer": "bench.newcomer_bench",
+           "suite": "bench.suite_bench"}
 
 
 def main(argv: list[str]) -> int:
