@@ -15,8 +15,10 @@ So ``load()`` hands out, per process:
   (``Chart.save``: ``.helmignore`` applied, symlinked subcharts resolved) with the
   ``values.schema.json`` files left out. Every template still renders with the real engine.
 
+``check_once()`` runs a check of the chart's files alone (its dependencies present) once.
 The chart's files are stat'ed on every call (size, mtime, ctime, inode of each): any change drops
-the archive and every remembered verdict. A chart given as an archive file is always loaded as is.
+the archive and every remembered verdict. A chart given as an archive file is always loaded and
+checked as is.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class _Entry:
     stamp: tuple
     archive: bytes | None = None
     accepted: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    passed: set[str] = field(default_factory=set)
 
 
 _entries: dict[str, _Entry] = {}
@@ -76,6 +79,30 @@ def _schema_free_archive(chart_dir: str) -> bytes:
     return out.getvalue()
 
 
+def _entry(path: str) -> tuple[str, _Entry]:
+    """The chart's cache entry, new when its files changed since the last call."""
+    key = os.path.realpath(path)
+    stamp = _stamp(path)
+    with _lock:
+        entry = _entries.get(key)
+        if entry is None or entry.stamp != stamp:
+            entry = _entries[key] = _Entry(stamp)
+    return key, entry
+
+
+def check_once(chart_dir: str | os.PathLike[str], check: Callable[[str], None]) -> None:
+    """``check(chart_dir)`` (it raises on a problem) once per state of the chart's files."""
+    path = os.fspath(chart_dir)
+    if not os.path.isdir(path):
+        check(path)
+        return
+    _, entry = _entry(path)
+    name = f"{check.__module__}.{check.__qualname__}"
+    if name not in entry.passed:
+        check(path)
+        entry.passed.add(name)
+
+
 def load(chart_dir: str | os.PathLike[str],
          values_json: str) -> tuple[helm_python.Chart, Callable[[], None]]:
     """A freshly loaded chart to render ``values_json`` with, and ``accepted()``: call it once
@@ -85,12 +112,8 @@ def load(chart_dir: str | os.PathLike[str],
     path = os.fspath(chart_dir)
     if not os.path.isdir(path):
         return helm_python.Chart.load(path), lambda: None
-    key = os.path.realpath(path)
-    stamp = _stamp(path)
+    key, entry = _entry(path)
     with _lock:
-        entry = _entries.get(key)
-        if entry is None or entry.stamp != stamp:
-            entry = _entries[key] = _Entry(stamp)
         known = values_json in entry.accepted
         if known:
             entry.accepted.move_to_end(values_json)
@@ -98,7 +121,7 @@ def load(chart_dir: str | os.PathLike[str],
         return helm_python.Chart.load(path), lambda: _accept(key, entry, values_json)
     if entry.archive is None:
         archive = _schema_free_archive(path)
-        if _stamp(path) != stamp:  # changed while archived: check again next time
+        if _stamp(path) != entry.stamp:  # changed while archived: check again next time
             return helm_python.Chart.load(path), lambda: None
         entry.archive = archive
     return helm_python.Chart.load_archive(entry.archive), lambda: None

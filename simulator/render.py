@@ -241,7 +241,7 @@ def render(chart_dir: str | os.PathLike[str] = CHART_DIR,
     except helm_python.HelmError as exc:
         raise RenderError(f"release name {release!r}: {exc}") from exc
     kube_version = kube_version_of(kube_version)
-    check_dependencies(chart_dir)
+    chartload.check_once(chart_dir, check_dependencies)
     merged = user_values(values_files, set_values, set_string_values,
                          set_json_values=set_json_values, set_file_values=set_file_values,
                          values=values)
