@@ -2,10 +2,10 @@
 
 Aim (issue 13): the default `tox` run ≤ 240 s on 2 cores from a warm environment, with the
 hypothesis profile CI uses (`ci`, 200 examples per property). Runs the command tox.ini's
-[testenv] runs, with the interpreter running this (tox -e bench has the same extras), writes a
-JUnit XML report next to it and records in bench/results/suite.json: the wall time, the outcome
-counts, the sum of the tests' own times, the 10 slowest tests (setup + call + teardown, as
-JUnit reports them) and the machine's load before and after.
+[testenv] runs, with its set_env, with the interpreter running this (tox -e bench has the same
+extras); writes a JUnit XML report and records in bench/results/suite.json: the wall time, the
+outcome counts, the sum of the tests' own times, the 10 slowest tests (setup + call + teardown,
+as JUnit reports them) and the machine's load before and after.
 
 Instead of running the suite it can record a run made elsewhere (a CI job, `tox -- --junitxml=F`):
 `python -m bench.suite_bench --junit F [--wall SECONDS]`, or SPARK_STACK_SUITE_JUNIT=F (and
@@ -32,11 +32,22 @@ AIM_SECONDS = 240
 TOP = 10
 
 
-def tox_command(extra: list[str]) -> list[str]:
-    """tox.ini's [testenv] pytest command, ``{posargs}`` replaced by ``extra``."""
+def _testenv() -> configparser.SectionProxy:
     ini = configparser.ConfigParser(interpolation=None)
     ini.read(ROOT / "tox.ini")
-    lines = [line for line in ini["testenv"]["commands"].splitlines() if line.strip()]
+    return ini["testenv"]
+
+
+def tox_env() -> dict[str, str]:
+    """tox.ini's [testenv] set_env (e.g. GOGC), so a run outside tox runs as tox does."""
+    pairs = (line.split("=", 1) for line in _testenv()["set_env"].splitlines()
+             if "=" in line and not line.strip().startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def tox_command(extra: list[str]) -> list[str]:
+    """tox.ini's [testenv] pytest command, ``{posargs}`` replaced by ``extra``."""
+    lines = [line for line in _testenv()["commands"].splitlines() if line.strip()]
     if len(lines) != 1 or not lines[0].split()[0] == "pytest":
         raise SystemExit(f"tox.ini [testenv] commands is not one pytest line: {lines}")
     argv = []
@@ -71,7 +82,7 @@ def run_suite(extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="suite-bench-") as tmp:
         junit = Path(tmp) / "junit.xml"
         cmd = tox_command([f"--junitxml={junit}", *extra])
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **tox_env()}
         env.setdefault("HYPOTHESIS_PROFILE", "ci")
         print("running:", shlex.join(cmd[2:]), f"(HYPOTHESIS_PROFILE={env['HYPOTHESIS_PROFILE']})",
               flush=True)
