@@ -50,3 +50,16 @@ def test_a_changed_schema_is_checked_again(tmp_path: Path) -> None:
     path.write_text(json.dumps(schema))
     with pytest.raises(RenderError, match="maximum"):
         render(chart, values=WORKERS)
+
+
+def test_an_object_met_again_gets_the_same_verdict_and_a_changed_one_its_own() -> None:
+    from simulator.validate import validate_object
+
+    good = render(release="cache-c").objects("Service")[0]
+    assert validate_object(good, "v1.33.0") == []
+    bad = json.loads(json.dumps(good))
+    bad["spec"]["ports"][0]["port"] = "http"
+    for source in ("first.yaml", "second.yaml"):
+        issues = validate_object(bad, "v1.33.0", source)
+        assert [(i.path, i.source) for i in issues] == [("/spec/ports/0/port", source)], issues
+    assert validate_object(good, "v1.33.0") == []
