@@ -4,9 +4,10 @@ Side by side in one run: render only, render + strict validation, for the defaul
 the OpenShift variant, so the cost of validation is visible next to Helm's own; then the
 throughput of one rendering process per core. Measured on this 2-core box (2026-11-27): Helm's
 own render is ~25 ms of which ~20 ms is its values-schema check of our closed schemas (5 ms with
-the schemas removed), so one stream tops out near 40/s whatever the Python side does. Since 2026-12-01 a process
-checks a set of values against the schemas once and validates an object once, so a repeat is
-cheaper: each case is also measured "first time", both memories dropped before every render.
+the schemas removed), so one stream tops out near 40/s whatever the Python side does.
+Since 2026-12-01 a process checks a set of values against the schemas once and validates an
+object once, so a repeat is cheaper: each case is also measured "first time", both memories
+dropped before every render.
 """
 from __future__ import annotations
 
