@@ -6,7 +6,8 @@ import sys
 
 BENCHES = {"render": "bench.render_bench", "api": "bench.api_bench", "sim": "bench.sim_bench",
            "latency": "bench.job_latency_bench", "scale": "bench.scale_bench",
-           "jobcds": "bench.job_cds_bench", "newcomer": "bench.newcomer_bench"}
+           "jobcds": "bench.job_cds_bench", "newcomer": "bench.newcomer_bench",
+           "suite": "bench.suite_bench"}
 
 
 def main(argv: list[str]) -> int:

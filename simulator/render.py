@@ -6,7 +6,8 @@ is pinned exactly in pyproject.toml for that reason. The sharp edges handled her
 observed:
 
 - a render removes tag-disabled subcharts from the loaded chart, so the chart is loaded fresh for
-  every render;
+  every render; Helm's values-schema check, most of a render's cost, runs once per set of values
+  (``simulator/chartload.py``);
 - a subchart declared in Chart.yaml but missing from ``charts/`` is skipped silently, so the
   dependency list is checked first;
 - the output holds NOTES.txt and empty documents for switched-off templates: both are filtered
@@ -38,7 +39,7 @@ from helm_python import _native
 # libyaml's parser when PyYAML has it: the pure-Python one costs more than Helm's whole render.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-from simulator import semver, strvals
+from simulator import chartload, semver, strvals
 from simulator.validate import ValidationIssue, check_kube_version, validate_all
 
 DEFAULT_KUBE_VERSION = "v1.33.0"
@@ -240,7 +241,7 @@ def render(chart_dir: str | os.PathLike[str] = CHART_DIR,
     except helm_python.HelmError as exc:
         raise RenderError(f"release name {release!r}: {exc}") from exc
     kube_version = kube_version_of(kube_version)
-    check_dependencies(chart_dir)
+    chartload.check_once(chart_dir, check_dependencies)
     merged = user_values(values_files, set_values, set_string_values,
                          set_json_values=set_json_values, set_file_values=set_file_values,
                          values=values)
@@ -253,15 +254,17 @@ def render(chart_dir: str | os.PathLike[str] = CHART_DIR,
     apis = list(api_versions) + (list(OPENSHIFT_API_VERSIONS) if openshift else [])
     opts = {"name": release, "namespace": namespace, "kube_version": kube_version,
             "api_versions": apis, "is_install": not is_upgrade, "is_upgrade": is_upgrade}
-    # Loaded fresh each time: a render drops tag-disabled subcharts from the loaded chart.
-    chart = helm_python.Chart.load(os.fspath(chart_dir))
+    # Loaded fresh each time (a render drops tag-disabled subcharts from the loaded chart);
+    # Helm checks the values against the schemas once per set of values (simulator/chartload.py).
+    values_json = json.dumps(merged, sort_keys=True)
+    chart, accepted = chartload.load(chart_dir, values_json)
     try:
-        raw = _native.call_string("helm_render", chart._raw(), json.dumps(merged),
-                                  json.dumps(opts))
+        raw = _native.call_string("helm_render", chart._raw(), values_json, json.dumps(opts))
     except helm_python.HelmError as exc:
         raise RenderError(str(exc)) from exc
     finally:
         chart.close()
+    accepted()
     templates = json.loads(raw)
     rendered = Rendered(manifests=_parse(templates), notes=_notes(templates), values=merged)
     if validate:

@@ -5,13 +5,15 @@ OpenShift's Route uses the project's own schema (``schemas/``), written from the
 Unlike ``kubernetes_validate.validate``, which stops at the first error and only *warns* for an
 unknown kind, this module reports every error of every object and treats a kind without a
 schema as a failure. Validators are built once per (version, kind) and cached: building one
-costs more than validating a document with it.
+costs more than validating a document with it; an object met again (the same defaults rendered
+by many tests) is not validated again.
 """
 from __future__ import annotations
 
 import functools
 import json
 import re
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,6 +27,12 @@ _OWN_SCHEMAS = {
     ("route.openshift.io/v1", "Route"): Path(__file__).with_name("schemas")
     / "route.openshift.io-v1-route.json",
 }
+
+
+# Verdicts kept per process (oldest dropped first): a few hundred renders' worth of objects.
+MAX_VERDICTS = 4096
+_verdicts: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+_verdicts_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -93,14 +101,31 @@ def validate_object(obj: dict[str, Any], kube_version: str, source: str = "") ->
         return [ValidationIssue(kind, name, "/", f"no schema for {api_version} {kind} in "
                                 f"Kubernetes {kube_version} (unknown kind or API version)",
                                 source)]
-    issues = []
+    return [ValidationIssue(kind, name, path, message, source)
+            for path, message in _errors(validator, obj, kube_version)]
+
+
+def _errors(validator: jsonschema.Validator, obj: dict[str, Any],
+            kube_version: str) -> tuple[tuple[str, str], ...]:
+    """(path, message) of every error; an object seen before in this process is not validated
+    again: its verdict is kept under its exact ``repr`` (types and order included)."""
+    key = (kube_version, repr(obj))
+    with _verdicts_lock:
+        known = _verdicts.get(key)
+    if known is not None:
+        return known
+    errors = []
     for err in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
         path = "/" + "/".join(str(p) for p in err.absolute_path)
         # A rule written as `not` (Route's CEL rules) says what it forbids in its description.
         described = err.validator == "not" and isinstance(err.schema, dict)
         message = err.schema.get("description", err.message) if described else err.message
-        issues.append(ValidationIssue(kind, name, path, message, source))
-    return issues
+        errors.append((path, message))
+    with _verdicts_lock:
+        _verdicts[key] = verdict = tuple(errors)
+        while len(_verdicts) > MAX_VERDICTS:
+            _verdicts.pop(next(iter(_verdicts)))
+    return verdict
 
 
 def validate_all(manifests: list[Any], kube_version: str) -> list[ValidationIssue]:
