@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -36,14 +37,19 @@ def oauth(oauth_server: MockOAuthServer) -> RunningOAuth:
 
 
 @pytest.fixture(scope="session")
-def token(oauth: RunningOAuth) -> Callable[..., str]:
-    """token("alice") or token("alice", "jobs:read"): a real access token from POST /token."""
-    cache: dict[tuple[str, str | None], str] = {}
+def token(oauth_server: MockOAuthServer, oauth: RunningOAuth) -> Callable[..., str]:
+    """token("alice") or token("alice", "jobs:read"): a real access token from POST /token,
+    reused while it has a minute or more to live (a session outlasts the 300 s tokens on a
+    loaded machine: 401 "token expired" in later tests otherwise)."""
+    cache: dict[tuple[str, str | None], tuple[str, float]] = {}
+    keep = max(oauth_server.token_lifetime - 60, 0)
 
     def get(client: str, scope: str | None = None) -> str:
-        if (client, scope) not in cache:
-            cache[(client, scope)] = fetch_token(oauth.token_url, client, scope)
-        return cache[(client, scope)]
+        got = cache.get((client, scope))
+        if got is None or time.monotonic() - got[1] >= keep:
+            got = fetch_token(oauth.token_url, client, scope), time.monotonic()
+            cache[(client, scope)] = got
+        return got[0]
 
     return get
 

@@ -84,7 +84,7 @@ def test_pi_finishes_with_its_output_in_the_logs(ran, clients) -> None:
 def test_jobs_start_without_the_driver_ui_by_default(ran, clients) -> None:
     """SPARK_API_DRIVER_UI defaults to off: the driver's launch carries spark.ui.enabled=false
     and it never starts Jetty (a latency cut; the job's output is unchanged, see above)."""
-    stderr = logs(clients[(0, "alice")], ran["pi"]["id"], stream="stderr")
+    stderr = logs(clients[(0, "alice")], ran["pi"].id, stream="stderr")
     assert "-Dspark.ui.enabled=false" in stderr.split("\n", 1)[0]  # the worker's Launch Command
     assert "SparkContext: Running Spark version" in stderr
     assert "Successfully started service 'SparkUI'" not in stderr
