@@ -129,3 +129,42 @@ def test_owner_facts_are_shared_through_the_file(tmp_path) -> None:
     with facts.open("a") as handle:
         handle.write("eep\n")  # the half-written line completes
     assert asyncio.run(owners())[3] == ("0123456789abcdef", "sleep")
+
+
+def test_ended_drivers_are_remembered_through_the_file(tmp_path) -> None:
+    """A driver seen ended is written once (terminal is final; again only to add Spark's
+    message) and read back, state, message and worker, by another OwnerIndex on the same file;
+    old owner-only lines still read, and an old reader (the owner-only pattern) skips the new
+    lines rather than misreading them."""
+    import re
+
+    from spark_api.owners import OwnerIndex
+
+    facts = tmp_path / "facts"
+    owner = ("0123456789abcdef", "pi")
+    d1, d2, d3 = (f"driver-20261201010101-000{n}" for n in (1, 2, 3))
+    facts.write_text(f"{d3} sparkapi.0123456789abcdef.sleep\n")  # an old owner-only line
+    first = OwnerIndex(client=None, facts_file=facts)
+    first.ended(d1, owner, "FINISHED", None, (W_ALIVE, "10.0.0.2", "ALIVE"))
+    first.ended(d1, owner, "FINISHED", None, (W_ALIVE, "10.0.0.2", "ALIVE"))  # once
+    first.ended(d2, owner, "ERROR")  # from a list: no Spark message yet
+    first.ended(d2, owner, "ERROR", LAUNCH_ERROR)  # a read by id adds it
+    first.ended(d2, owner, "ERROR", "something else")  # then it is final
+    lines = facts.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == [d3, d1, d2, d2]
+    old_reader = re.compile(r"^(driver-\d{14}-\d{4,}) (\S+)$")
+    assert [bool(old_reader.match(line)) for line in lines] == [True, False, False, False]
+    with facts.open("a") as handle:
+        handle.write(f"{d3} sparkapi.0123456789abcdef.sleep {{not json}}\n"
+                     f"{d3} sparkapi.0123456789abcdef.sleep {{\"state\": 7}}\n")
+
+    second = OwnerIndex(client=None, facts_file=facts)
+    assert second.remembered(d3) is None  # junk end facts are not taken (reads the file)
+    assert second.cached(d3) == ("0123456789abcdef", "sleep")  # old line: owner known
+    one, two = second.remembered(d1), second.remembered(d2)
+    assert (one.owner, one.spark_state, one.spark_message, one.worker) == \
+        (owner, "FINISHED", None, (W_ALIVE, "10.0.0.2", "ALIVE"))
+    assert (two.spark_state, two.spark_message, two.worker) == ("ERROR", LAUNCH_ERROR, None)
+    assert set(second.all_ended()) == {d1, d2}
+    state, message = describe(two.spark_state, None, two.spark_message)
+    assert state is JobState.ERROR and "Cannot run program" in message

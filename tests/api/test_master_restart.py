@@ -49,3 +49,43 @@ def test_master_down_then_back(tmp_path, api_factory, oauth) -> None:
         after = client.submit("pi", {"samples": 1000})
         assert client.wait(after.id, 180, interval=0.5).state == "FINISHED"
         client.close()
+
+
+def test_ended_job_stays_listed_and_readable_after_a_master_restart(tmp_path, api_factory,
+                                                                     oauth) -> None:
+    """The master forgets ended drivers when it restarts (with recovery it persists only active
+    ones; here without recovery it forgets all): the API remembers the jobs it saw end, so a
+    FINISHED job stays listed, readable by id (same state and message) and its logs readable
+    from the same worker; a DELETE of it is still 409."""
+    with SparkCluster(tmp_path / "spark", workers=1) as cluster:
+        api = api_factory(oidc_env(oauth.issuer, cluster.master_url))
+        client = job_client(api.url, oauth.token_url, "alice")
+        job = client.submit("pi", {"samples": 1000})
+        ended = client.wait(job.id, 180, interval=0.5)  # reads by id: the API sees it end
+        assert ended.state == "FINISHED"
+        before = client.request("GET", f"/v1/jobs/{job.id}").json()
+        assert [j["id"] for j in client.request("GET", "/v1/jobs").json()["items"]] == [job.id]
+        logs_before = client.request("GET", f"/v1/jobs/{job.id}/logs").json()["text"]
+        assert "Pi is roughly" in logs_before
+
+        print("[test] restarting the master (it forgets every driver)", flush=True)
+        cluster.master.stop()
+        cluster.master.start()
+        cluster.wait_alive(workers=1)
+        assert cluster.status()["completeddrivers"] == []
+
+        listed = client.request("GET", "/v1/jobs").json()
+        assert [j["id"] for j in listed["items"]] == [job.id] and not listed["partial"]
+        assert listed["items"][0] == before
+        again = client.request("GET", f"/v1/jobs/{job.id}")
+        assert again.status_code == 200 and again.json() == before
+        logs = client.request("GET", f"/v1/jobs/{job.id}/logs")
+        assert logs.status_code == 200 and logs.json()["text"] == logs_before
+        killed = client.request("DELETE", f"/v1/jobs/{job.id}")
+        assert killed.status_code == 409 and "FINISHED" in killed.json()["error"]["message"]
+        # Another owner still cannot see it.
+        bob = job_client(api.url, oauth.token_url, "bob")
+        assert bob.request("GET", "/v1/jobs").json()["items"] == []
+        assert bob.request("GET", f"/v1/jobs/{job.id}").status_code == 404
+        bob.close()
+        client.close()

@@ -177,14 +177,6 @@ class FaultMachine(StackMachine):
         assert action.recovered_after is not None, action.recovery
 
 
-# What the fault rules find on main today (issue 8): a job whose worker died ends ERROR with no
-# message and drops out of its owner's list (the API's honest job states, helper `states`), and
-# a restarted master, even with recovery on, forgets every job that had already ended (Spark
-# persists only active drivers, so they leave /json/ and every list).
-KNOWN_GAPS = ("issue 8 item 8: jobs ended before a master restart leave every list (Spark "
-              "recovers only active drivers)")
-
-
 StackMachine.TestCase.settings = FaultMachine.TestCase.settings = settings(
     max_examples=20 if NIGHTLY else 2, stateful_step_count=25 if NIGHTLY else 5,
     deadline=None, suppress_health_check=list(HealthCheck))
@@ -218,12 +210,10 @@ def test_stack_state_machine(live_stack):
     StackMachine.TestCase("runTest").runTest()
 
 
-@pytest.mark.xfail(reason=KNOWN_GAPS, strict=False)  # random: it may not draw those faults
 def test_fault_state_machine(live_stack):
     FaultMachine.TestCase("runTest").runTest()
 
 
-@pytest.mark.xfail(reason=KNOWN_GAPS, strict=True)  # passes once both are fixed: drop this
 def test_every_fault_rule_once(live_stack):
     """The random machine may not draw every fault in CI's few steps: each once, in order, with
     the invariants after each, as hypothesis would check them."""

@@ -17,6 +17,7 @@ What keeps a burst of list calls after a cold start from starving everything els
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -36,7 +37,9 @@ from .spark import LAUNCH_HEAD_BYTES, SparkUnavailable, parse_log_slice
 log = logging.getLogger("spark_api.owners")
 
 _APP_NAME_PROP = re.compile(r"-Dspark\.app\.name=([^\s'\"]+)")
-_FACT = re.compile(r"^(driver-\d{14}-\d{4,}) (\S+)$")
+# One fact per line: ``<driver> <app name>`` (its owner), or ``<driver> <app name> <json>`` (it
+# ended: see ``Ended``). A reader before the second form skips those lines (no match).
+_FACT = re.compile(r"^(driver-\d{14}-\d{4,}) (\S+)(?: (\{.*\}))?$")
 FACTS_MAX_BYTES = 16 * 1024 * 1024  # ~200k facts; past it nothing more is written (logged)
 Owner = tuple[str, str]  # (owner tag, job name)
 
@@ -57,6 +60,41 @@ class DriverRef:
     worker_ui: str | None  # None: not launched (yet), or no live worker has its log
 
 
+@dataclass(frozen=True)
+class Ended:
+    """A driver seen in a terminal state, kept because the master forgets it: with recovery
+    on, Spark persists only active drivers, so after a master restart the ended ones leave
+    /json/ and the REST status (see ``OwnerIndex.ended``). ``worker`` is the driver's worker
+    as the master showed it then ((id, host, state), or None: never launched)."""
+
+    owner: Owner
+    spark_state: str
+    spark_message: str | None
+    worker: tuple[str, str | None, str | None] | None
+
+    def line(self, driver_id: str) -> str:
+        data = {"state": self.spark_state, "message": self.spark_message,
+                "worker": list(self.worker) if self.worker else None}
+        return (f"{driver_id} {APP_PREFIX}.{self.owner[0]}.{self.owner[1]} "
+                f"{json.dumps(data, separators=(',', ':'))}\n")
+
+    @classmethod
+    def parse(cls, owner: Owner, text: str) -> Ended | None:
+        try:
+            data = json.loads(text)
+            state, message, worker = data["state"], data.get("message"), data.get("worker")
+            if not isinstance(state, str) or not isinstance(message, str | None):
+                return None
+            if worker is not None:
+                if not (isinstance(worker, list) and len(worker) == 3
+                        and all(isinstance(w, str | None) for w in worker) and worker[0]):
+                    return None
+                worker = tuple(worker)
+        except (ValueError, KeyError, TypeError):
+            return None
+        return cls(owner, state, message, worker)
+
+
 class OwnerIndex:
     def __init__(self, client: httpx.AsyncClient, concurrency: int = 8,
                  retry_after: float = 10.0, max_entries: int = 10000,
@@ -69,6 +107,7 @@ class OwnerIndex:
         self.facts_file, self._facts_read = facts_file, 0
         self.retry_after, self.max_entries = retry_after, max_entries
         self._known: OrderedDict[str, Owner | None] = OrderedDict()  # None: not an API job
+        self._ended: OrderedDict[str, Ended] = OrderedDict()  # driver id -> how it ended
         self._failed: dict[str, float] = {}  # driver id -> monotonic time to try again
         self._inflight: dict[str, asyncio.Task[Owner | None]] = {}
         self._slots = asyncio.Semaphore(concurrency)
@@ -83,6 +122,8 @@ class OwnerIndex:
         if driver_id in self._known:
             self._known.move_to_end(driver_id)
             return self._known[driver_id]
+        if driver_id in self._ended:
+            return self._ended[driver_id].owner
         return UNRESOLVED
 
     def _merge_facts(self) -> None:
@@ -108,11 +149,15 @@ class OwnerIndex:
             owner = parse_app_name(match.group(2)) if match else None
             if match and owner:
                 self._remember(match.group(1), owner)
+                ended = Ended.parse(owner, match.group(3)) if match.group(3) else None
+                if ended is not None:
+                    self._remember_ended(match.group(1), ended)
 
-    def _append_fact(self, driver_id: str, owner: Owner) -> None:
+    def _append_fact(self, driver_id: str, owner: Owner, ended: Ended | None = None) -> None:
         if self.facts_file is None:
             return
-        line = f"{driver_id} {APP_PREFIX}.{owner[0]}.{owner[1]}\n".encode()
+        line = (ended.line(driver_id) if ended else
+                f"{driver_id} {APP_PREFIX}.{owner[0]}.{owner[1]}\n").encode()
         try:
             if self.facts_file.exists() and \
                     self.facts_file.stat().st_size + len(line) > FACTS_MAX_BYTES:
@@ -134,6 +179,42 @@ class OwnerIndex:
         self._failed.pop(driver_id, None)
         while len(self._known) > self.max_entries:
             self._known.popitem(last=False)
+
+    def _remember_ended(self, driver_id: str, ended: Ended) -> None:
+        known = self._ended.get(driver_id)
+        if known is not None and known.spark_message and not ended.spark_message:
+            return  # two processes recorded it: keep the one with Spark's message
+        self._ended[driver_id] = ended
+        while len(self._ended) > self.max_entries:
+            self._ended.popitem(last=False)
+
+    def ended(self, driver_id: str, owner: Owner, spark_state: str,
+              spark_message: str | None = None,
+              worker: tuple[str, str | None, str | None] | None = None) -> None:
+        """Record that an API driver ended (``spark_state`` terminal): once, as it is final;
+        again only to add Spark's message, which a list (from /json/) does not have but a
+        read by id does. Kept in memory and, with a facts file, on the pod's disk like the
+        owner facts, so the job stays listed and readable after the master forgot it."""
+        for merge in (False, True):  # memory first: a list calls this for each ended driver
+            if merge:
+                self._merge_facts()
+            known = self._ended.get(driver_id)
+            if known is not None and (known.spark_message or not spark_message):
+                return
+        fact = Ended(owner, spark_state.upper(), spark_message, worker)
+        self._remember(driver_id, owner)
+        self._remember_ended(driver_id, fact)
+        self._append_fact(driver_id, owner, fact)
+
+    def remembered(self, driver_id: str) -> Ended | None:
+        """How ``driver_id`` ended, if this replica saw it end (reads new facts first)."""
+        self._merge_facts()
+        return self._ended.get(driver_id)
+
+    def all_ended(self) -> dict[str, Ended]:
+        """Every remembered ended driver (reads new facts first)."""
+        self._merge_facts()
+        return dict(self._ended)
 
     def learn(self, driver_id: str, owner: Owner | None) -> None:
         """Record an owner proven otherwise: this replica submitted the driver, or its owner

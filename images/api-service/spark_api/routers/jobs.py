@@ -19,7 +19,7 @@ from ..metrics import Metrics
 from ..models import Job, JobPage, JobSubmission, Links, LogChunk
 from ..ownership import JobRef, Ownership, parse_job_id
 from ..openapi import errors
-from ..owners import UNRESOLVED, DriverRef, OwnerIndex
+from ..owners import UNRESOLVED, DriverRef, Ended, Owner, OwnerIndex
 from ..settings import MIN_MEMORY_MB, Settings, memory_mb
 from ..spark import DriverStatus, SparkMaster, SparkUnavailable
 from ..states import TERMINAL, WorkerFact, address_of, describe, from_driver_state, worker_fact
@@ -67,6 +67,43 @@ def _learn(owners: OwnerIndex, ref: JobRef, principal: Principal, ownership: Own
     """The caller proved this id is theirs (HMAC): remember the owner for listing (owners.py)."""
     if ownership.owns(ref, principal.subject):
         owners.learn(ref.driver_id, (ownership.owner_tag(principal.subject), ref.job))
+
+
+def _owner(owners: OwnerIndex, job_id: str, ref: JobRef, principal: Principal,
+           ownership: Ownership) -> Owner | None:
+    """The owner of ``job_id`` if known: the caller's (HMAC), or, for an admin reading another
+    owner's job, the remembered owner whose tag this id's HMAC matches."""
+    if ownership.owns(ref, principal.subject):
+        return (ownership.owner_tag(principal.subject), ref.job)
+    owner = owners.cached(ref.driver_id)
+    if isinstance(owner, tuple) and owner[1] == ref.job \
+            and ownership.job_id(ref.driver_id, owner[1], owner[0]) == job_id:
+        return owner
+    return None
+
+
+def _record_end(owners: OwnerIndex, driver_id: str, owner: Owner | None,
+                spark_state: str | None, spark_message: str | None,
+                worker: WorkerFact | None) -> None:
+    """A driver seen ended is remembered (owners.Ended): the master forgets ended drivers when it
+    restarts, the API does not (per replica, like the owner facts)."""
+    if owner is not None and spark_state and from_driver_state(spark_state) in TERMINAL:
+        owners.ended(driver_id, owner, spark_state, spark_message,
+                     (worker.id, worker.host, worker.state) if worker else None)
+
+
+def _remembered(owners: OwnerIndex, job_id: str, ref: JobRef,
+                ownership: Ownership) -> Ended | None:
+    """The remembered end of ``job_id`` (its HMAC checked against the remembered owner)."""
+    ended = owners.remembered(ref.driver_id)
+    if ended is None or ended.owner[1] != ref.job \
+            or ownership.job_id(ref.driver_id, ended.owner[1], ended.owner[0]) != job_id:
+        return None
+    return ended
+
+
+def _ended_worker(ended: Ended) -> WorkerFact | None:
+    return WorkerFact(*ended.worker) if ended.worker else None
 
 
 def _check_resources(spec: JobSubmission, settings: Settings) -> None:
@@ -181,6 +218,10 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
         raise _unavailable(exc) from None
     uis = _log_readers(cluster)
     drivers = list(cluster.get("activedrivers", [])) + list(cluster.get("completeddrivers", []))
+    # Ended drivers the master no longer lists (it restarted): from the API's memory.
+    listed = {str(d.get("id", "")) for d in drivers}
+    drivers += [{"id": driver_id, "state": ended.spark_state, "ended": ended}
+                for driver_id, ended in owners.all_ended().items() if driver_id not in listed]
     drivers.sort(key=lambda d: str(d.get("id", "")), reverse=True)
     my_tag = ownership.owner_tag(principal.subject)
     wanted = offset + limit + 1
@@ -197,10 +238,16 @@ async def list_jobs(request: Request, principal: Reader, master: MasterDep,
                 continue
             if owner is None or not (principal.is_admin or owner[0] == my_tag):
                 continue
+            ended = driver.get("ended")
+            if ended is None:
+                worker = worker_fact(cluster, driver.get("worker"))
+                _record_end(owners, driver["id"], owner, driver.get("state"), None, worker)
             tag, job_name = owner
             job_id = ownership.job_id(driver["id"], job_name, tag)
             mine.append(_job(request, job_id, JobRef(driver["id"], job_name, ""),
-                             driver.get("state"), worker_fact(cluster, driver.get("worker"))))
+                             driver.get("state"),
+                             worker if ended is None else _ended_worker(ended),
+                             None if ended is None else ended.spark_message))
         if len(mine) >= wanted:
             break
     page = mine[offset:offset + limit]
@@ -231,6 +278,10 @@ async def get_job(request: Request, job_id: str, principal: Reader, master: Mast
     try:
         status = await master.status(ref.driver_id)
         if not status.found:
+            ended = _remembered(owners, job_id, ref, ownership)
+            if ended is not None:  # ended before the master restarted (owners.Ended)
+                return _job(request, job_id, ref, ended.spark_state, _ended_worker(ended),
+                            ended.spark_message)
             raise ApiError(404, "not_found",
                            "no such job (the Spark master does not know it; it may have "
                            "restarted)")
@@ -242,6 +293,8 @@ async def get_job(request: Request, job_id: str, principal: Reader, master: Mast
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
     _learn(owners, ref, principal, ownership)
+    _record_end(owners, ref.driver_id, _owner(owners, job_id, ref, principal, ownership),
+                status.state, status.message, worker)
     return _job(request, job_id, ref, status.state, worker, status.message, relaunched_as)
 
 
@@ -280,10 +333,19 @@ async def kill_job(request: Request, job_id: str, principal: Submitter, master: 
     try:
         status = await master.status(ref.driver_id, fresh=True)
         if not status.found:
-            raise ApiError(404, "not_found", "no such job")
+            remembered = _remembered(owners, job_id, ref, ownership)
+            if remembered is None:
+                raise ApiError(404, "not_found", "no such job")
+            ended, why = describe(remembered.spark_state, _ended_worker(remembered),
+                                  remembered.spark_message)
+            raise ApiError(409, "already_finished",
+                           f"the job already ended in state {ended.value}: {why}")
         _learn(owners, ref, principal, ownership)  # so it stays listed if killed before launch
+        owner = _owner(owners, job_id, ref, principal, ownership)
         if from_driver_state(status.state) in TERMINAL:
-            ended, why = describe(status.state, await _worker(master, status), status.message)
+            worker = await _worker(master, status)
+            _record_end(owners, ref.driver_id, owner, status.state, status.message, worker)
+            ended, why = describe(status.state, worker, status.message)
             raise ApiError(409, "already_finished",
                            f"the job already ended in state {ended.value}: {why}")
         await master.kill(ref.driver_id)
@@ -296,6 +358,7 @@ async def kill_job(request: Request, job_id: str, principal: Submitter, master: 
         worker = await _worker(master, status)
     except SparkUnavailable as exc:
         raise _unavailable(exc) from None
+    _record_end(owners, ref.driver_id, owner, status.state, status.message, worker)
     return _job(request, job_id, ref, status.state, worker, status.message)
 
 
@@ -309,6 +372,7 @@ def _logs_gone(worker: WorkerFact) -> ApiError:
 @router.get("/{job_id}/logs", response_model=LogChunk,
             responses=errors(*_AUTH, 404, 410, 422))
 async def job_logs(job_id: str, principal: Reader, master: MasterDep, ownership: OwnershipDep,
+                   owners: OwnersDep,
                    stream: Annotated[Literal["stdout", "stderr"], Query()] = "stdout",
                    offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
                    length: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65536) -> LogChunk:
@@ -316,12 +380,18 @@ async def job_logs(job_id: str, principal: Reader, master: MasterDep, ownership:
 
     Empty while the driver waits for a worker; 410 ``logs_gone`` once the worker that held
     them is gone (DEAD, DECOMMISSIONED and unreachable, or no longer listed by the master)
-    and no live worker at the same address (the same worker, restarted) serves them."""
+    and no live worker at the same address (the same worker, restarted) serves them. A job
+    that ended before the master restarted (remembered, owners.Ended) is read from its
+    worker the same way: from a live worker at that worker's address, else 410."""
     ref = _authorize(parse_job_id(job_id), principal, ownership)
     try:
         status = await master.status(ref.driver_id)
         if not status.found:
-            raise ApiError(404, "not_found", "no such job")
+            ended = _remembered(owners, job_id, ref, ownership)
+            if ended is None:
+                raise ApiError(404, "not_found", "no such job")
+            status = DriverStatus(True, ended.spark_state, ended.spark_message,
+                                  ended.worker[0] if ended.worker else None)
         cluster = await master.cluster()
         worker = worker_fact(cluster, status.worker_id)
         if worker is None:
