@@ -52,11 +52,24 @@ class ProcRecord:
     def alive(self) -> bool:
         return self.process() is not None
 
+    def _group_id_reused(self) -> bool:
+        """A process other than the one we started holds the group's id as its PID."""
+        try:
+            other = psutil.Process(self.pgid)
+            return abs(other.create_time() - self.create_time) > 0.05 or self.pgid != self.pid
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+
     def group_members(self) -> list[psutil.Process]:
         """The leader (if still ours), its descendants, and anything left in its process group.
 
-        Members of the group are trusted only if they started after the leader: a recycled
-        process group id belongs to someone else.
+        Members of the group are trusted only if they started after the leader, and only while
+        the group id is still ours: Linux keeps a PID from new processes as long as it names a
+        live process group (kernel/pid.c frees a number once no task uses it as PID, PGID or
+        SID), so a live process with the leader's PID but another start time means our group
+        is gone and the number now names someone else's group. PIDs recycle fast here
+        (pid_max 32768, every JVM thread takes one): without that check a late ``down`` of a
+        dead pod killed the new session of another run.
         """
         found: dict[int, psutil.Process] = {}
         leader = self.process()
@@ -67,6 +80,8 @@ class ProcRecord:
                     found[child.pid] = child
             except psutil.NoSuchProcess:
                 pass
+        elif self._group_id_reused():
+            return []
         for proc in psutil.process_iter(["pid", "create_time"]):
             try:
                 if (proc.pid not in found and os.getpgid(proc.pid) == self.pgid

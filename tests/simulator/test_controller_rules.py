@@ -57,6 +57,24 @@ def test_zombie_status_reads_the_exit_code_before_the_parent_reaps_it(tmp_path):
     assert procs.zombie_status(ProcRecord(**{**rec.to_json()})) is None  # reaped: gone
 
 
+def test_a_recycled_group_id_is_not_ours(tmp_path):
+    """A pod that died long ago, whose PID (= its group id) a new session leader now holds, as
+    happens when PIDs wrap: stopping the dead pod must not touch the newcomer's group."""
+    newcomer, popen = procs.launch("other", ["sleep", "60"], {}, tmp_path / "other.log")
+    try:
+        dead = ProcRecord(**{**newcomer.to_json(), "name": "dead",
+                             "create_time": newcomer.create_time - 600})
+        assert not dead.alive()
+        assert dead.group_members() == []
+        assert procs.terminate([dead], grace=1) == []
+        assert newcomer.alive(), "the newcomer was killed through a recycled group id"
+        # the leader of a group that is still ours is found with its group, as before
+        assert [p.pid for p in newcomer.group_members()] == [newcomer.pid]
+    finally:
+        popen.kill()
+        popen.wait()
+
+
 def _hold(run_dir: str, run_id: str, held, release) -> None:
     import os
     os.environ["SPARK_STACK_RUNS_DIR"] = run_dir
