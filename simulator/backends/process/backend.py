@@ -253,7 +253,11 @@ class ProcessBackend:
             return None
         popen = self._popens.get(proc.pid) if proc else None
         if popen is not None:
-            return procs.exit_reason(popen.poll())
+            # A killed multithreaded process (the API, a JVM) shows its main thread as a zombie
+            # while its other threads still exit; it can be waited for only once they are gone
+            # (poll() is None until then): until then it has not exited, as for the kubelet.
+            code = popen.poll()
+            return None if code is None else procs.exit_reason(code)
         return procs.exit_reason(procs.zombie_status(proc) if proc else None,
                                  waitpid_status=True)
 
