@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -26,6 +28,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from bench.common import record
+from bench.cpu_per_test import busy_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 AIM_SECONDS = 240
@@ -45,13 +48,19 @@ def tox_env() -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+def _tox_env_ref(match: re.Match) -> str:
+    return os.environ.get(match["name"], match["default"] or "")
+
+
 def tox_command(extra: list[str]) -> list[str]:
-    """tox.ini's [testenv] pytest command, ``{posargs}`` replaced by ``extra``."""
+    """tox.ini's [testenv] pytest command, ``{posargs}`` replaced by ``extra`` and
+    ``{env:NAME:default}`` by the environment's value or the default, as tox does."""
     lines = [line for line in _testenv()["commands"].splitlines() if line.strip()]
     if len(lines) != 1 or not lines[0].split()[0] == "pytest":
         raise SystemExit(f"tox.ini [testenv] commands is not one pytest line: {lines}")
     argv = []
     for arg in shlex.split(lines[0]):
+        arg = re.sub(r"\{env:(?P<name>\w+)(?::(?P<default>[^}]*))?\}", _tox_env_ref, arg)
         argv.extend(extra if arg == "{posargs}" else [arg])
     return [sys.executable, "-m", *argv]
 
@@ -87,15 +96,32 @@ def run_suite(extra: list[str]) -> dict:
         print("running:", shlex.join(cmd[2:]), f"(HYPOTHESIS_PROFILE={env['HYPOTHESIS_PROFILE']})",
               flush=True)
         load_before = os.getloadavg()[0]
-        t0 = time.monotonic()
+        cpu0, t0 = busy_seconds(), time.monotonic()
         rc = subprocess.call(cmd, cwd=ROOT, env=env)
         wall = time.monotonic() - t0
+        cpu = busy_seconds() - cpu0
         if not junit.exists():
             raise SystemExit(f"the suite wrote no report (exit {rc})")
         result = summarize(junit, wall)
+    # The machine's busy CPU time during the run (every process: the JVMs and CLIs the tests
+    # start too); busy / (wall x cores) near 1 means the run waits on CPU, not on start-ups.
     result.update(exit_code=rc, command=shlex.join(cmd[2:]),
                   hypothesis_profile=env["HYPOTHESIS_PROFILE"],
-                  loadavg_1m_before=load_before)
+                  loadavg_1m_before=load_before, machine_cpu_busy_s=round(cpu, 1),
+                  cpu_utilization=round(cpu / (wall * (os.cpu_count() or 1)), 2))
+    return result
+
+
+def cpu_per_file(extra: list[str], top: int = 15) -> dict:
+    """A serial run (``-n 0``) with bench.cpu_per_test: the files that cost the most CPU."""
+    with tempfile.TemporaryDirectory(prefix="suite-cpu-") as tmp:
+        out = Path(tmp) / "cpu.json"
+        os.environ["SPARK_STACK_CPU_PER_TEST"] = str(out)
+        result = run_suite(["-n", "0", "-p", "bench.cpu_per_test", *extra])
+        rows = json.loads(out.read_text())
+    ranked = sorted(rows.items(), key=lambda kv: -kv[1]["cpu_s"])
+    result["cpu_by_file"] = [{"file": f, **row} for f, row in ranked[:top]]
+    result["cpu_sum_of_files_s"] = round(sum(r["cpu_s"] for r in rows.values()), 1)
     return result
 
 
@@ -105,14 +131,29 @@ def main(argv: list[str] | None = None) -> None:
                         help="record this JUnit XML report instead of running the suite")
     parser.add_argument("--wall", type=float, default=os.environ.get("SPARK_STACK_SUITE_WALL"),
                         help="the recorded run's wall time in seconds (with --junit)")
+    parser.add_argument("--cpu-per-file", action="store_true",
+                        default=bool(os.environ.get("SPARK_STACK_SUITE_CPU_PER_FILE")),
+                        help="run serially and record each test file's machine CPU seconds "
+                             "(bench/results/suite_cpu.json; a quiet machine only)")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv or [])  # `python -m bench suite` passes none: the env applies
+    if args.cpu_per_file:
+        result = cpu_per_file(args.pytest_args)
+        print(f"serial suite: {result['total_s']} s wall, machine CPU busy "
+              f"{result['machine_cpu_busy_s']} s; files by CPU:")
+        for row in result["cpu_by_file"]:
+            print(f"  {row['cpu_s']:7.1f} s CPU {row['wall_s']:7.1f} s wall  {row['file']}")
+        record("suite_cpu", result)
+        return
     if args.junit:
         result = summarize(args.junit, args.wall)
         result["source"] = f"JUnit report {args.junit.name}"
     else:
         result = run_suite(args.pytest_args)
     print(f"suite: {result['total_s']} s wall (aim ≤ {AIM_SECONDS} s), {result['counts']}")
+    if "machine_cpu_busy_s" in result:
+        print(f"machine CPU busy {result['machine_cpu_busy_s']} s "
+              f"(utilization {result['cpu_utilization']:.0%} of {os.cpu_count()} cores)")
     for row in result["top"]:
         print(f"  {row['seconds']:8.2f} s  {row['test']}")
     record("suite", {"aim_seconds": AIM_SECONDS, **result})

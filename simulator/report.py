@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from simulator.check import CheckResult
 from simulator.stack import Stack, status
+
+if TYPE_CHECKING:  # `status` and `down` need no HTTP client: ~0.15 s less CPU per CLI call
+    from simulator.check import CheckResult
 
 
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:

@@ -33,3 +33,33 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory):
     """
     with SparkCluster(tmp_path_factory.mktemp("spark"), workers=1) as cluster:
         yield cluster
+
+
+# --- parallel runs (pytest-xdist, `-n N`): what runs together, and in which order ---------------
+# A work unit is a test file, so its module-scoped stack or cluster is started once and its tests
+# keep their order; the files below have no shared state, and each of their tests is its own unit.
+SPLIT_PER_TEST = ("tests/chart/test_render_properties.py",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files that start JVMs first (they are the longest, mostly waiting on start-ups and jobs),
+    then the other slow ones: the workers' last minutes go to short tests, not to one long file.
+    Stable: files keep their order within each class, tests their order within each file."""
+    weights: dict[str, int] = {}
+    for item in items:
+        own = 0 if item.get_closest_marker("spark") else 1 if item.get_closest_marker("slow") else 2
+        weights[item.path] = min(own, weights.get(item.path, 2))
+    items.sort(key=lambda item: weights[item.path])
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's scope scheduling with our units, in collection order (see above)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SuiteScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if path in SPLIT_PER_TEST else path
+
+    config.option.loadscopereorder = False
+    return SuiteScheduling(config, log)

@@ -18,7 +18,9 @@ from .helpers import bearer, job_client, oidc_env, own_cluster
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-SUBMISSIONS = {"alice": 4, "bob": 4}  # 8 at once on 2 workers (the issue: 20 on 4)
+# 4 at once on 2 workers that hold one job at a time: at least 3 refusals, two owners. The
+# issue's 20 on 4 workers is scenarios/faults.yaml's burst (tox -e faults).
+SUBMISSIONS = {"alice": 2, "bob": 2}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def test_concurrent_submissions_all_finish(cluster, api_factory, oauth, token) -
                                                                      deadline)), callers))
     refusals = sum(r for _, (_, r) in results)
     print(f"[test] {len(results)} jobs accepted after {refusals} refusal(s) with 429", flush=True)
-    assert refusals > 0, "admission control never refused: the cluster cannot hold 8 jobs"
+    assert refusals > 0, "admission control never refused: the cluster cannot hold 4 jobs"
     ids = {c: {job_id for caller, (job_id, _) in results if caller == c} for c in SUBMISSIONS}
     for caller, job_ids in ids.items():
         with job_client(api.url, oauth.token_url, caller, timeout=60) as client:

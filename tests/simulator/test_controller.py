@@ -10,56 +10,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import httpx
 import psutil
 import pytest
+from live import SETS, backoff_env, healthz, live_run, pod_of, poll, run_status, sim
 from test_process_backend import _assert_nothing_left
 
 from simulator.local.procs import ProcRecord
-from simulator.controller import BACKOFF_CAP_ENV, BACKOFF_ENV
 from simulator.run import CONTROLLER, RunState
 from simulator.stack import Stack
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-REPO = Path(__file__).resolve().parents[2]
-SETS = ["--set", "spark-job.spark.worker.replicas=1", "--set", "spark-job.spark.worker.memory=1g"]
-
-
-def _sim(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulator", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def _status(run_id: str, env: dict[str, str]) -> dict:
-    out = _sim("status", run_id, "--json", env=env)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def _pod(status: dict, component: str) -> dict:
-    return next(p for p in status["pods"] if p["component"] == component)
-
-
-def _poll(what: str, check, timeout: float, every: float = 0.25):
-    """Call ``check`` until it returns something truthy; print how long it took."""
-    t0 = time.monotonic()
-    last = None
-    while time.monotonic() - t0 < timeout:
-        try:
-            last = check()
-        except (OSError, httpx.HTTPError, ValueError) as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        else:
-            if last:
-                print(f"{what}: after {time.monotonic() - t0:.1f}s")
-                return last
-        time.sleep(every)
-    pytest.fail(f"{what}: not within {timeout:.0f}s; last seen: {last}")
+# The API's probes every 2 s (readiness) and 3 s (liveness) instead of the chart's 10 s and 20 s,
+# with its timeouts and thresholds: the hung-API test waits ~15 s for what takes ~70 s by default.
+PROBES = ["--set", "api-service.probes.readiness.periodSeconds=2",
+          "--set", "api-service.probes.liveness.periodSeconds=3"]
 
 
 def _gone(pid: int) -> bool:
@@ -69,28 +34,16 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _healthz(url: str) -> bool:
-    return httpx.get(f"{url}/healthz", timeout=2, trust_env=False).status_code == 200
-
-
 @pytest.fixture(scope="module")
 def env(runs_dir, needs_spark):
-    return dict(os.environ, PYTHONPATH=str(REPO), SPARK_STACK_RUNS_DIR=str(runs_dir),
-                **{BACKOFF_ENV: "1", BACKOFF_CAP_ENV: "10"})
+    return backoff_env(runs_dir)
 
 
 @pytest.fixture(scope="module")
 def run(env):
     """(run id, up's JSON): the CLI that brought it up has exited."""
-    up = _sim("up", "full-stack", *SETS, "--json", env=env, timeout=600)
-    assert up.returncode == 0, up.stderr[-3000:]
-    out = json.loads(up.stdout)
-    try:
+    with live_run(env, *SETS, *PROBES) as out:
         yield out["run_id"], out
-    finally:
-        print("--- controller.log ---")
-        print((Path(out["run_dir"]) / "controller.log").read_text()[-4000:])
-        _sim("down", out["run_id"], env=env, timeout=300)
 
 
 def test_controller_outlives_the_cli_and_is_recorded(run, env):
@@ -98,8 +51,8 @@ def test_controller_outlives_the_cli_and_is_recorded(run, env):
     state = RunState.load(run_id)
     rec = ProcRecord.from_json(state.extras[CONTROLLER].proc)
     assert rec.alive(), f"the controller died; {state.dir / 'controller.log'}"
-    assert _status(run_id, env)["controller"] is True
-    assert _healthz(out["api_url"])
+    assert run_status(run_id, env)["controller"] is True
+    assert healthz(out["api_url"])
 
 
 def test_sigkilled_api_answers_again_without_any_command(run, env):
@@ -107,21 +60,23 @@ def test_sigkilled_api_answers_again_without_any_command(run, env):
     stack = Stack.load(run_id)
     api = next(p for p, r in stack.state.pods.items() if r.component == "api")
     print("killed", stack.backend.kill_pod(api))
-    _poll("API /healthz answers again through its Service", lambda: _healthz(out["api_url"]),
+    poll("API /healthz answers again through its Service", lambda: healthz(out["api_url"]),
           timeout=15)
-    pod = _poll("status shows the restart",
-                lambda: (p := _pod(_status(run_id, env), "api"))["restarts"] == 1 and p, 30)
+    pod = poll("status shows the restart",
+               lambda: (p := pod_of(run_status(run_id, env), "api"))["restarts"] == 1 and p, 30,
+               every=1)
     assert pod["ready"] and pod["alive"]
-    text = _sim("status", run_id, env=env).stdout
+    text = sim("status", run_id, env=env).stdout
     assert "RESTARTS" in text and api in text, text
     # started by the CLI that has exited: its exit status was reaped by init, the controller
     # knows only that it ended; the restarted one is the controller's own child
     assert pod["last_exit"].startswith(("exited", "killed")), pod
     print("killed again", Stack.load(run_id).backend.kill_pod(api))
-    pod = _poll("second restart after the back-off",
-                lambda: (p := _pod(_status(run_id, env), "api"))["restarts"] == 2 and p, 60)
+    pod = poll("second restart after the back-off",
+               lambda: (p := pod_of(run_status(run_id, env), "api"))["restarts"] == 2 and p, 60,
+               every=1)
     assert pod["last_exit"] == "killed by SIGKILL (exit code 137)", pod
-    _poll("API /healthz answers again", lambda: _healthz(out["api_url"]), timeout=60)
+    poll("API /healthz answers again", lambda: healthz(out["api_url"]), timeout=60)
     log = (RunState.load(run_id).dir / "controller.log").read_text()
     assert "restart 2 in 1s" in log, log[-2000:]
 
@@ -139,12 +94,12 @@ def test_sigkilled_worker_is_restarted_and_registers_again(run, env):
     print("killed", stack.backend.kill_pod(worker))
 
     def registered() -> bool:
-        st = _status(run_id, env)
-        return (_pod(st, "worker")["restarts"] == before + 1 and st["alive_workers"] == 1
+        st = run_status(run_id, env)
+        return (pod_of(st, "worker")["restarts"] == before + 1 and st["alive_workers"] == 1
                 and bool(alive_ids() - old))  # a new registration, not the dead one
 
-    _poll("the master counts the restarted worker ALIVE", registered, timeout=240, every=1)
-    assert _pod(_status(run_id, env), "worker")["last_exit"]
+    poll("the master counts the restarted worker ALIVE", registered, timeout=240, every=1)
+    assert pod_of(run_status(run_id, env), "worker")["last_exit"]
 
 
 def test_hung_api_leaves_the_service_then_liveness_restarts_it(run, env):
@@ -161,23 +116,23 @@ def test_hung_api_leaves_the_service_then_liveness_restarts_it(run, env):
                        if t[0] == api.ip]
             return not RunState.load(run_id).pods[api.name].ready and not targets
 
-        _poll("the not-ready API pod is out of the Service's endpoints", out_of_service,
-              timeout=120, every=1)
-        pod = _poll("the liveness probe restarts the hung API",
-                    lambda: (p := _pod(_status(run_id, env), "api"))["restarts"] == before + 1
-                    and p, timeout=300, every=2)
+        poll("the not-ready API pod is out of the Service's endpoints", out_of_service,
+             timeout=120, every=1)
+        pod = poll("the liveness probe restarts the hung API",
+                   lambda: (p := pod_of(run_status(run_id, env), "api"))["restarts"] == before + 1
+                   and p, timeout=300, every=2)
         assert pod["last_exit"].startswith("liveness probe failed"), pod
         assert _gone(pid), "the hung process was not stopped before its restart"
     finally:
         if psutil.pid_exists(pid):
             os.kill(pid, signal.SIGCONT)
-    _poll("API /healthz answers again", lambda: _healthz(out["api_url"]), timeout=120)
+    poll("API /healthz answers again", lambda: healthz(out["api_url"]), timeout=120)
 
 
 def test_down_stops_the_controller_first_and_leaves_nothing(run, env):
     run_id, _ = run
     controller = ProcRecord.from_json(RunState.load(run_id).extras[CONTROLLER].proc)
-    down = _sim("down", run_id, env=env, timeout=300)
+    down = sim("down", run_id, env=env, timeout=300)
     assert down.returncode == 0, down.stderr
     assert "stopped the run's controller" in down.stderr
     assert down.stderr.index("stopped the run's controller") < down.stderr.index("down ")

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_controller import SETS, _sim, env, run  # noqa: F401 - the module's run fixtures
+from live import sim
+from test_controller import env, run  # noqa: F401 - the module's run fixtures
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 def _chaos(run_id: str, env: dict, *args: str) -> tuple[int, dict, str]:
-    out = _sim("chaos", run_id, *args, env=env, timeout=400)
+    out = sim("chaos", run_id, *args, env=env, timeout=400)
     print(out.stderr[-1500:])
     return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else {}), out.stderr
 

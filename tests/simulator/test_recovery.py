@@ -4,36 +4,26 @@ run's controller, takes its worker back, and the job ends FINISHED and stays rea
 the API (issue: a master crash used to lose every job). Times are printed, not asserted."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-
 import pytest
-from test_controller import REPO, SETS, _sim, _status
+from live import SETS, backoff_env, live_run, run_status
 
 from simulator.check import ApiClient
-from simulator.controller import BACKOFF_CAP_ENV, BACKOFF_ENV
 from simulator.stack import Stack
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 def test_a_killed_master_comes_back_and_the_running_job_finishes(runs_dir, needs_spark):
-    env = dict(os.environ, PYTHONPATH=str(REPO), SPARK_STACK_RUNS_DIR=str(runs_dir),
-               **{BACKOFF_ENV: "1", BACKOFF_CAP_ENV: "10"})
-    up = subprocess.run([sys.executable, "-m", "simulator", "up", "full-stack", *SETS, "--json"],
-                        env=env, capture_output=True, text=True, timeout=600)
-    assert up.returncode == 0, up.stderr[-3000:]
-    run_id = json.loads(up.stdout)["run_id"]
-    try:
+    env = backoff_env(runs_dir)
+    with live_run(env, *SETS) as out:
+        run_id = out["run_id"]
         stack = Stack.load(run_id)
         master = next(p for p, r in stack.state.pods.items() if r.component == "master")
         claim = stack.state.dir / "claims"
         api = ApiClient(stack)
         try:
-            resp = api.submit("ordinary", "sleep", {"seconds": 25})
+            # long enough to outlive the master's restart (~5 s on 2 cores, quiet)
+            resp = api.submit("ordinary", "sleep", {"seconds": 12})
             assert resp.status_code == 202, resp.text
             job = resp.json()["id"]
             running = api.client("ordinary").wait(job, 120, interval=0.5, until={"RUNNING"})
@@ -45,9 +35,6 @@ def test_a_killed_master_comes_back_and_the_running_job_finishes(runs_dir, needs
             assert again.status_code == 200 and again.json()["state"] == "FINISHED"
         finally:
             api.close()
-        pod = next(p for p in _status(run_id, env)["pods"] if p["name"] == master)
+        pod = next(p for p in run_status(run_id, env)["pods"] if p["name"] == master)
         assert pod["restarts"] >= 1, pod
         assert any(claim.rglob("*")), "the recovery state lives on the run's claim directory"
-    finally:
-        down = _sim("down", run_id, env=env, timeout=300)
-    assert down.returncode == 0, down.stderr

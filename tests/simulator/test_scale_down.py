@@ -11,24 +11,22 @@ its executor), the run is scaled to 2 workers, and the next job's driver can onl
 worker-1 (checked in the master's /json/ before the scale-down)."""
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 
 import httpx
 import pytest
-from test_controller import REPO, _poll, _sim
+from live import SETS as ONE_WORKER
+from live import backoff_env, live_run, poll, sim
 
 from simulator.check import ApiClient
-from simulator.controller import BACKOFF_CAP_ENV, BACKOFF_ENV
 from simulator.stack import Stack
 from spark_stack_client import Job
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-GRACE = 60  # the preStop waits GRACE - 5 s (the chart's default stopMarginSeconds)
-SETS = ["--set", "spark-job.spark.worker.replicas=1", "--set", "spark-job.spark.worker.memory=1g",
-        "--set", f"spark-job.spark.worker.terminationGracePeriodSeconds={GRACE}"]
+# The preStop waits GRACE - 5 s (the chart's default stopMarginSeconds): long enough for the
+# first job's last 10 s of sleep on a loaded machine, short enough for the second job's wait.
+GRACE = 30
+SETS = [*ONE_WORKER, "--set", f"spark-job.spark.worker.terminationGracePeriodSeconds={GRACE}"]
 
 
 def _master_json(stack: Stack) -> dict:
@@ -63,7 +61,7 @@ def _submit_sleeping(api: ApiClient, seconds: int) -> Job:
     job = ordinary.wait(ordinary.submit("sleep", {"seconds": seconds}).id, 180, interval=0.5,
                         until={"RUNNING"})
     assert job.state == "RUNNING", job
-    _poll(f"job {job.id} sleeping", lambda: _sleeping(api, job.id), 180)
+    poll(f"job {job.id} sleeping", lambda: _sleeping(api, job.id), 180)
     return job
 
 
@@ -75,61 +73,57 @@ def _worker_full(stack: Stack, pod: str) -> bool:
 
 
 def _scale(run_id: str, n: int, env: dict[str, str]) -> subprocess.CompletedProcess:
-    out = _sim("scale", run_id, "workers", str(n), env=env, timeout=GRACE + 300)
+    out = sim("scale", run_id, "workers", str(n), env=env, timeout=GRACE + 300)
     print(f"--- scale {n}:\n{out.stderr[-4000:]}")
     assert out.returncode == 0, out.stderr[-3000:]
     return out
 
 
 def test_scale_down_waits_for_the_driver_on_the_removed_worker(runs_dir, needs_spark):
-    env = dict(os.environ, PYTHONPATH=str(REPO), SPARK_STACK_RUNS_DIR=str(runs_dir),
-               **{BACKOFF_ENV: "1", BACKOFF_CAP_ENV: "10"})
-    up = subprocess.run([sys.executable, "-m", "simulator", "up", "full-stack", *SETS, "--json"],
-                        env=env, capture_output=True, text=True, timeout=600)
-    assert up.returncode == 0, up.stderr[-3000:]
-    run_id = json.loads(up.stdout)["run_id"]
-    api = None
-    try:
-        stack = Stack.load(run_id)
-        api = ApiClient(stack)
-        filler = _submit_sleeping(api, 900)  # fills worker-0: its driver and its executor
-        _poll("the first job fills worker-0",
-              lambda: _worker_full(stack, "full-stack-spark-worker-0"), 120)
-        _scale(run_id, 2, env)
-        stack = Stack.load(run_id)
-
-        # 1. A job that ends within the grace period: the scale-down waits for it.
-        job = _submit_sleeping(api, 20)
-        assert _driver_host(stack, job.driverId) == "full-stack-spark-worker-1", \
-            _master_json(stack).get("activedrivers")
-        out = _scale(run_id, 1, env)
-        assert "full-stack-spark-worker-1: running preStop `/opt/spark-stack/decommission.sh" \
-            in out.stderr
-        assert "preStop: decommission: sent SIGPWR to the worker" in out.stderr
-        assert "preStop: decommission: no driver or executor left on the worker" in out.stderr
-        assert "preStop exited 0" in out.stderr
-        final = api.wait_job("ordinary", job.id, timeout=120)
-        assert final.state == "FINISHED", final
-
-        # 2. A job that cannot end within the grace period: stopped with the worker, and said.
-        _scale(run_id, 2, env)
-        stack = Stack.load(run_id)
-        long_job = _submit_sleeping(api, 900)
-        assert _driver_host(stack, long_job.driverId) == "full-stack-spark-worker-1"
-        out = _scale(run_id, 1, env)
-        assert "preStop: decommission: gave up after" in out.stderr
-        assert "preStop exited 1" in out.stderr
-        ended = api.wait_job("ordinary", long_job.id, timeout=180)
-        print(f"a job stopped with its worker reads: {ended}")
-        assert ended.state != "RUNNING" and ended.state != "FINISHED", ended
-        listed = api.call("ordinary", "GET", "/v1/jobs").json()
-        print(f"listed: {listed}")
-
-        # the first job was never touched
-        assert _running(api, filler.id), "the job on the kept worker still runs"
-        assert api.call("ordinary", "DELETE", f"/v1/jobs/{filler.id}").status_code < 300
-    finally:
-        if api is not None:
+    env = backoff_env(runs_dir)
+    with live_run(env, *SETS) as up:
+        api = ApiClient(Stack.load(up["run_id"]))
+        try:
+            _scale_down_cases(up["run_id"], env, api)
+        finally:
             api.close()
-        down = _sim("down", run_id, env=env, timeout=300)
-    assert down.returncode == 0, down.stderr
+
+
+def _scale_down_cases(run_id: str, env: dict[str, str], api: ApiClient) -> None:
+    stack = Stack.load(run_id)
+    filler = _submit_sleeping(api, 900)  # fills worker-0: its driver and its executor
+    poll("the first job fills worker-0",
+         lambda: _worker_full(stack, "full-stack-spark-worker-0"), 120)
+    _scale(run_id, 2, env)
+    stack = Stack.load(run_id)
+
+    # 1. A job that ends within the grace period: the scale-down waits for it.
+    job = _submit_sleeping(api, 10)
+    assert _driver_host(stack, job.driverId) == "full-stack-spark-worker-1", \
+        _master_json(stack).get("activedrivers")
+    out = _scale(run_id, 1, env)
+    assert "full-stack-spark-worker-1: running preStop `/opt/spark-stack/decommission.sh" \
+        in out.stderr
+    assert "preStop: decommission: sent SIGPWR to the worker" in out.stderr
+    assert "preStop: decommission: no driver or executor left on the worker" in out.stderr
+    assert "preStop exited 0" in out.stderr
+    final = api.wait_job("ordinary", job.id, timeout=120)
+    assert final.state == "FINISHED", final
+
+    # 2. A job that cannot end within the grace period: stopped with the worker, and said.
+    _scale(run_id, 2, env)
+    stack = Stack.load(run_id)
+    long_job = _submit_sleeping(api, 900)
+    assert _driver_host(stack, long_job.driverId) == "full-stack-spark-worker-1"
+    out = _scale(run_id, 1, env)
+    assert "preStop: decommission: gave up after" in out.stderr
+    assert "preStop exited 1" in out.stderr
+    ended = api.wait_job("ordinary", long_job.id, timeout=180)
+    print(f"a job stopped with its worker reads: {ended}")
+    assert ended.state != "RUNNING" and ended.state != "FINISHED", ended
+    listed = api.call("ordinary", "GET", "/v1/jobs").json()
+    print(f"listed: {listed}")
+
+    # the first job was never touched
+    assert _running(api, filler.id), "the job on the kept worker still runs"
+    assert api.call("ordinary", "DELETE", f"/v1/jobs/{filler.id}").status_code < 300
