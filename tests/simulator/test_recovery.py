@@ -22,8 +22,10 @@ def test_a_killed_master_comes_back_and_the_running_job_finishes(runs_dir, needs
         claim = stack.state.dir / "claims"
         api = ApiClient(stack)
         try:
-            # long enough to outlive the master's restart (~5 s on 2 cores, quiet)
-            resp = api.submit("ordinary", "sleep", {"seconds": 12})
+            # Long enough to end after the master has recovered: a driver that ends while the
+            # master is down or recovering is not claimed by its worker, and the recovered master
+            # marks it ERROR (Master.completeRecovery). 12 s failed that way under CI load.
+            resp = api.submit("ordinary", "sleep", {"seconds": 25})
             assert resp.status_code == 202, resp.text
             job = resp.json()["id"]
             running = api.client("ordinary").wait(job, 120, interval=0.5, until={"RUNNING"})
