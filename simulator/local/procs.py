@@ -37,11 +37,15 @@ class ProcRecord:
     def from_json(cls, data: Mapping) -> ProcRecord:
         return cls(**data)
 
+    def _started_with_us(self, proc: psutil.Process) -> bool:
+        """``proc`` (found by our PID) is the process we started: the same start time."""
+        return abs(proc.create_time() - self.create_time) <= 0.05
+
     def process(self) -> psutil.Process | None:
         """The live process if it is still the one we started (same PID and start time)."""
         try:
             proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.create_time) > 0.05:
+            if not self._started_with_us(proc):
                 return None
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
@@ -56,7 +60,7 @@ class ProcRecord:
         """A process other than the one we started holds the group's id as its PID."""
         try:
             other = psutil.Process(self.pgid)
-            return abs(other.create_time() - self.create_time) > 0.05 or self.pgid != self.pid
+            return self.pgid != self.pid or not self._started_with_us(other)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return False
 

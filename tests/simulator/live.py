@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from simulator.controller import BACKOFF_CAP_ENV, BACKOFF_ENV
+from simulator.run import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 # One worker of 1g holds a job's driver and its executor.
 SETS = ["--set", "spark-job.spark.worker.replicas=1", "--set", "spark-job.spark.worker.memory=1g"]
 
